@@ -1,0 +1,112 @@
+"""Plain text and folding: how the monitor reads the words of an entry.
+
+`plain_text` turns feed markup into text once, at ingest. `fold` and `words` define what "the
+same word" means for matching: case, accents, ё/е, curly quotes and dashes do not matter, and a
+word is a run of letters or digits. Rules fold their patterns with the same functions, so a
+pattern and a text can never disagree about a word.
+"""
+
+from __future__ import annotations
+
+import html
+import re
+import unicodedata
+from html.parser import HTMLParser
+
+_FOLD_TABLE = str.maketrans(
+    {
+        "ё": "е",
+        "\u2018": "'",
+        "\u2019": "'",
+        "\u201a": "'",
+        "\u201b": "'",
+        "\u2032": "'",
+        "\u201c": '"',
+        "\u201d": '"',
+        "\u201e": '"',
+        "\u201f": '"',
+        "\u00ab": '"',
+        "\u00bb": '"',
+        "\u2010": "-",
+        "\u2011": "-",
+        "\u2012": "-",
+        "\u2013": "-",
+        "\u2014": "-",
+        "\u2015": "-",
+        "\u2212": "-",
+        "\u00a0": " ",
+        "\u202f": " ",
+        "\u00ad": None,  # soft hyphen: invisible, must not split a word
+    }
+)
+
+WORD = re.compile(r"\w+")
+_COMBINING = re.compile(r"[\u0300-\u036f\u1ab0-\u1aff\u1dc0-\u1dff\u20d0-\u20ff\ufe20-\ufe2f]")
+
+
+def fold(text: str) -> str:
+    """Lower-case `text` and drop what a reader does not see as a difference between words."""
+    folded = text.lower().translate(_FOLD_TABLE)
+    if folded.isascii():
+        return folded
+    # Decompose so accents become separate marks, drop the marks, then recompose the rest.
+    decomposed = unicodedata.normalize("NFKD", folded)
+    return unicodedata.normalize("NFC", _COMBINING.sub("", decomposed))
+
+
+def words(text: str) -> list[str]:
+    """The folded words of `text`, in order."""
+    return WORD.findall(fold(text))
+
+
+_BLOCK_TAGS = frozenset(
+    "address article aside blockquote br dd div dl dt figcaption figure footer h1 h2 h3 h4 h5 "
+    "h6 header hr li main nav ol p pre section table tbody td tfoot th thead tr ul".split()
+)
+_SKIP_TAGS = frozenset({"script", "style", "template", "noscript", "iframe", "object", "svg"})
+_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f\u200b-\u200f\u202a-\u202e\u2066-\u2069]")
+_SPACES = re.compile(r"[ \t\r\f\v]+")
+_NEWLINES = re.compile(r"\s*\n\s*")
+
+
+class _TextExtractor(HTMLParser):
+    def __init__(self) -> None:
+        super().__init__(convert_charrefs=True)
+        self.parts: list[str] = []
+        self._skipping = 0
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        if tag in _SKIP_TAGS:
+            self._skipping += 1
+        elif tag in _BLOCK_TAGS:
+            self.parts.append("\n")
+
+    def handle_endtag(self, tag: str) -> None:
+        if tag in _SKIP_TAGS:
+            self._skipping = max(0, self._skipping - 1)
+        elif tag in _BLOCK_TAGS:
+            self.parts.append("\n")
+
+    def handle_data(self, data: str) -> None:
+        if not self._skipping:
+            self.parts.append(data)
+
+
+def plain_text(markup: str | None) -> str:
+    """The readable text of an HTML fragment: tags dropped, entities decoded, control
+    characters removed, runs of blanks collapsed, paragraphs kept as single newlines."""
+    if not markup:
+        return ""
+    if "<" in markup:
+        parser = _TextExtractor()
+        try:
+            parser.feed(markup)
+            parser.close()
+            text = "".join(parser.parts)
+        except Exception:  # HTMLParser is lenient; this guards against the truly pathological
+            text = re.sub(r"<[^>]*>", " ", markup)
+    else:
+        text = html.unescape(markup) if "&" in markup else markup
+    text = _CONTROL.sub("", text.replace("\r\n", "\n"))
+    text = _SPACES.sub(" ", text)
+    return _NEWLINES.sub("\n", text).strip()
