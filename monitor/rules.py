@@ -1,0 +1,785 @@
+"""The rule engine: indicators.yaml clauses compiled once into one matcher. Pure.
+
+How a match runs, and why it is fast at a thousand indicators:
+1. The entry's title and summary are folded (`monitor.text.fold`) and reduced to their words,
+   separated by single spaces, title and summary joined by a ` | ` marker no pattern contains.
+2. One Aho-Corasick automaton holds every word, prefix and phrase of every indicator as
+   ` word `, ` prefix` or ` word word `, so a single scan of that string finds every term
+   occurrence at word boundaries, whatever the number of indicators.
+3. Each indicator has a trigger set, terms of which at least one must occur for it to match
+   (derived from its clause tree). Only indicators whose trigger terms occurred — plus the
+   few that cannot be pruned, such as pure regular expressions — evaluate their boolean tree.
+
+Everything here is a function of the config and the entry: no I/O, no clock.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import ahocorasick
+
+from monitor.errors import ConfigError, Problem
+from monitor.indicators import Config, Indicator, Path_, parse
+from monitor.model import Entry, Hit
+from monitor.text import WORD, fold
+
+ENGINE_VERSION = 1
+"""Bumped whenever matching semantics change, so stored hits are re-matched."""
+
+_NON_WORD = re.compile(r"\W+")
+_SEP = "|"
+_CLAUSE_KEYS = ("any", "all", "not", "near", "in")
+_SCOPES = ("title", "summary", "text")
+
+TITLE, SUMMARY, TEXT = 0, 1, 2
+
+
+def normalise(text: str) -> str:
+    """The folded words of `text`, separated by single spaces."""
+    return _NON_WORD.sub(" ", fold(text)).strip()
+
+
+# --- terms ---------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class _Term:
+    id: int
+    written: str
+    kind: str  # word | prefix | phrase | regex
+    parts: tuple[tuple[str, str], ...] = ()  # phrase: ("word"|"prefix"|"gap", text)
+    pattern: re.Pattern[str] | None = None
+
+    @property
+    def width(self) -> int:
+        return len(self.parts) if self.kind == "phrase" else 1
+
+
+class _Doc:
+    """One entry prepared for matching; costly views are computed only when a rule asks."""
+
+    __slots__ = ("title", "summary", "norm", "sep", "found", "_tokens", "_orig", "_rx", "_fields")
+
+    def __init__(self, title: str, summary: str) -> None:
+        self.title = title
+        self.summary = summary
+        words = " ".join(w for w in (normalise(title), _SEP, normalise(summary)) if w)
+        self.norm = f" {words} "
+        self.sep = self.norm.index(f" {_SEP} ")
+        self.found: dict[int, list[int]] = {}
+        self._tokens: list[str] | None = None
+        self._orig: list[str] | None = None
+        self._rx: dict[int, list[int]] = {}
+        self._fields: tuple[str, str] | None = None
+
+    @property
+    def tokens(self) -> list[str]:
+        if self._tokens is None:
+            self._tokens = self.norm[1:-1].split(" ")
+        return self._tokens
+
+    def token_at(self, pos: int) -> int:
+        """The index of the token whose leading space is at `pos` of `norm`."""
+        return self.norm.count(" ", 0, pos)
+
+    def pos_of(self, index: int) -> int:
+        """The position in `norm` of the leading space of token `index`."""
+        pos = 0
+        for _ in range(index):
+            pos = self.norm.index(" ", pos + 1)
+        return pos
+
+    def original_words(self, index: int, width: int) -> str:
+        """The words of the entry as written, for token `index` and the `width` after it."""
+        if self._orig is None:
+            orig = [*WORD.findall(self.title), _SEP, *WORD.findall(self.summary)]
+            self._orig = orig if len(orig) == len(self.tokens) else self.tokens
+        return " ".join(self._orig[index: index + width])
+
+    def folded_fields(self) -> tuple[str, str]:
+        if self._fields is None:
+            self._fields = (fold(self.title), fold(self.summary))
+        return self._fields
+
+    def regex_positions(self, term: _Term) -> list[int]:
+        """Token indices where a `re:` term matches (in folded text, field by field)."""
+        found = self._rx.get(term.id)
+        if found is None:
+            assert term.pattern is not None
+            found = []
+            title_f, summary_f = self.folded_fields()
+            title_words = self.sep and self.norm.count(" ", 0, self.sep)
+            for offset, text in ((0, title_f), (title_words + 1, summary_f)):
+                for m in term.pattern.finditer(text):
+                    found.append(offset + len(WORD.findall(text, 0, m.start())))
+            self._rx[term.id] = found
+        return found
+
+
+# --- compiled clauses ----------------------------------------------------------------------
+
+Pred = Callable[[_Doc], bool]
+_Anchored = tuple[int, int, tuple[tuple[str, str], ...]]
+"""A phrase found through one of its words: term id, that word's offset, the phrase's parts."""
+
+
+@dataclass
+class _Node:
+    pred: Pred
+    need: frozenset[int] | None
+    """Terms one of which must occur for the clause to hold; None: cannot tell."""
+    positive: list[tuple[_Term, int]] = field(default_factory=list)
+    """Terms (with their scope) that count as evidence when the clause holds."""
+
+
+@dataclass(frozen=True)
+class IndicatorRule:
+    """One compiled indicator."""
+
+    id: str
+    title: str
+    pred: Pred
+    positive: tuple[tuple[_Term, int], ...]
+    value: _ValueRule | None
+    labels: tuple[tuple[str, Pred], ...]
+
+
+@dataclass(frozen=True)
+class _ValueRule:
+    near: tuple[tuple[_Term, int], ...]
+    within: int
+    percent: bool
+
+
+_PERCENT = re.compile(
+    r"(?<![\d.,])(\d{1,3}(?:[.,]\d{1,2})?)\s*(?:%|-?\s*percent\b|per\s*cent\b|"
+    r"процент\w*|проц\.|п\.\s*п\.|pp\b|percentage points?\b)"
+)
+_NUMBER = re.compile(r"(?<![\d.,])(\d+(?:[.,]\d+)?)(?![\d])")
+_LEVEL_WORDS = frozenset({"to", "at", "до", "уровне", "уровень", "of"})
+_DELTA_WORDS = frozenset({"by", "на"})
+
+
+class _Compiler:
+    def __init__(self, config: Config) -> None:
+        self.config = config
+        self.problems: list[Problem] = []
+        self.terms: dict[tuple[str, ...], _Term] = {}
+        self.keys: dict[str, tuple[list[int], list[_Anchored]]] = {}
+        self.list_cache: dict[str, list[tuple[str, Path_]]] = {}
+
+    def problem(self, path: Path_, message: str, *, key: bool = False) -> None:
+        self.problems.append(self.config.source.at(path, message, key=key))
+
+    # terms
+
+    def term(self, written: str, path: Path_) -> _Term | None:
+        text = written.strip()
+        if not text:
+            self.problem(path, "empty term; write a word, a phrase, `word*` or `re:...`")
+            return None
+        if text.startswith("re:"):
+            return self._regex(text, path)
+        raw_words = text.split()
+        parts: list[tuple[str, str]] = []
+        for raw in raw_words:
+            if raw == "*":
+                parts.append(("gap", "*"))
+                continue
+            star = raw.endswith("*")
+            body = raw.rstrip("*")
+            if "*" in body:
+                self.problem(path, f"term `{written}`: a `*` may only end a word (like resign*) "
+                             "or stand alone for one word in a phrase "
+                             "(like \"relieved of * post\")")
+                return None
+            folded = WORD.findall(fold(body))
+            if not folded:
+                self.problem(path, f"term `{written}` has no letters or digits to match")
+                return None
+            parts.extend(("word", w) for w in folded[:-1])
+            if star:
+                if len(folded[-1]) < 2:
+                    self.problem(path, f"prefix `{raw}` is too short and would match almost "
+                                 "anything; give it at least 2 letters")
+                    return None
+                parts.append(("prefix", folded[-1]))
+            else:
+                parts.append(("word", folded[-1]))
+        if parts[0][0] == "gap" or parts[-1][0] == "gap":
+            self.problem(path, f"phrase `{written}` cannot start or end with `*`; a `*` stands "
+                         "for one word between two others")
+            return None
+        if len(parts) == 1:
+            kind, word = parts[0]
+            return self._intern((kind, word), written, kind, ())
+        return self._intern(("phrase", *(f"{k}:{w}" for k, w in parts)), written, "phrase",
+                            tuple(parts))
+
+    def _regex(self, text: str, path: Path_) -> _Term | None:
+        source = text[3:]
+        try:
+            pattern = re.compile(source, re.IGNORECASE)
+        except re.error as exc:
+            self.problem(path, f"invalid regular expression `{source}`: {exc}; check brackets "
+                         "and escape special characters with \\")
+            return None
+        if pattern.match(""):
+            self.problem(path, f"regular expression `{source}` matches empty text, so it "
+                         "would match every item; make it require at least one character")
+            return None
+        key = ("regex", source)
+        if key not in self.terms:
+            self.terms[key] = _Term(len(self.terms), text, "regex", pattern=pattern)
+        return self.terms[key]
+
+    def _intern(self, key: tuple[str, ...], written: str, kind: str,
+                parts: tuple[tuple[str, str], ...]) -> _Term:
+        term = self.terms.get(key)
+        if term is not None:
+            return term
+        term = _Term(len(self.terms), written, kind, parts)
+        self.terms[key] = term
+        if kind == "word":
+            self._key(f" {key[1]} ", term.id)
+        elif kind == "prefix":
+            self._key(f" {key[1]}", term.id)
+        else:
+            self._phrase_key(term)
+        return term
+
+    def _key(self, key: str, term_id: int) -> None:
+        self.keys.setdefault(key, ([], []))[0].append(term_id)
+
+    def _phrase_key(self, term: _Term) -> None:
+        parts = term.parts
+        # A phrase of plain words (optionally ending in a prefix) is one automaton key.
+        if all(k == "word" for k, _ in parts[:-1]) and parts[-1][0] != "gap":
+            words = " ".join(w for _, w in parts)
+            self._key(f" {words} " if parts[-1][0] == "word" else f" {words}", term.id)
+            return
+        # Otherwise anchor on the longest plain word and check the rest around it.
+        anchor = max(
+            (i for i, (k, _) in enumerate(parts) if k != "gap"),
+            key=lambda i: (parts[i][0] == "word", len(parts[i][1])),
+        )
+        kind, word = parts[anchor]
+        key = f" {word} " if kind == "word" else f" {word}"
+        self.keys.setdefault(key, ([], []))[1].append((term.id, anchor, parts))
+
+    # lists
+
+    def expand(self, name: str, path: Path_, seen: tuple[str, ...] = ()) -> list[tuple[str, Path_]]:
+        """The terms of `$name`, lists inside lists expanded, with where each is written."""
+        if name in self.list_cache:
+            return self.list_cache[name]
+        if name in seen:
+            self.problem(path, f"list `${name}` includes itself (through "
+                         f"{' -> '.join('$' + s for s in (*seen, name))}); break the cycle")
+            return []
+        terms = self.config.lists.get(name)
+        if terms is None:
+            return []  # reported by indicators.parse, with a suggestion
+        out: list[tuple[str, Path_]] = []
+        for i, t in enumerate(terms):
+            tpath: Path_ = ("lists", name, i)
+            if not isinstance(t, str):
+                self.problem(tpath, f"list `{name}` holds {t!r}; a list holds terms (text)")
+            elif t.startswith("$"):
+                out.extend(self.expand(t[1:], tpath, (*seen, name)))
+            else:
+                out.append((t, tpath))
+        self.list_cache[name] = out
+        return out
+
+    def term_group(self, value: Any, path: Path_) -> list[_Term]:
+        """A term, `$list` or list of them: the alternatives of one `near`/`value` slot."""
+        if isinstance(value, list):
+            return [t for i, v in enumerate(value) for t in self.term_group(v, (*path, i))]
+        if isinstance(value, str):
+            if value.startswith("$"):
+                return [t for w, p in self.expand(value[1:], path)
+                        if (t := self.term(w, p)) is not None]
+            term = self.term(value, path)
+            return [term] if term else []
+        self.problem(path, f"expected a term (text), got {value!r}")
+        return []
+
+    # clauses
+
+    def clause(self, data: Any, path: Path_, scope: int) -> _Node | None:
+        if isinstance(data, str):
+            if data.startswith("$"):
+                items = self.expand(data[1:], path)
+                if not items:
+                    return None
+                return self._any([self._term_node(t, scope) for w, p in items
+                                  if (t := self.term(w, p)) is not None])
+            term = self.term(data, path)
+            return self._term_node(term, scope) if term else None
+        if isinstance(data, list):
+            if not data:
+                self.problem(path, "empty list of terms matches nothing; add terms or remove it")
+                return None
+            children = [self.clause(v, (*path, i), scope) for i, v in enumerate(data)]
+            if any(c is None for c in children):
+                return None
+            return self._any([c for c in children if c])
+        if isinstance(data, dict):
+            return self._mapping(data, path, scope)
+        self.problem(path, f"expected a term, a list of terms or a clause (any/all/not/near), "
+                     f"got {data!r}")
+        return None
+
+    def _mapping(self, data: dict[str, Any], path: Path_, scope: int) -> _Node | None:
+        ok = True
+        for key in data:
+            if key not in _CLAUSE_KEYS:
+                close = [k for k in _CLAUSE_KEYS if _similar(key, k)]
+                hint = f"did you mean `{close[0]}`? " if close else ""
+                self.problem((*path, key), f"unknown key `{key}` in a clause; {hint}a clause "
+                             "takes any, all, not, near and in", key=True)
+                ok = False
+        if "in" in data:
+            where = data["in"]
+            if where not in _SCOPES:
+                self.problem((*path, "in"), f"`in: {where}` is not a part of an item; use "
+                             "`in: title` or `in: summary`")
+                ok = False
+            else:
+                scope = _SCOPES.index(where)
+        parts: list[_Node] = []
+        negative: list[_Node] = []
+        for key in ("any", "all", "not"):
+            if key not in data:
+                continue
+            value = data[key]
+            items = value if isinstance(value, list) else [value]
+            if not items:
+                self.problem((*path, key), f"empty `{key}:` clause; give it at least one term "
+                             "or remove it")
+                ok = False
+                continue
+            children = [self.clause(v, (*path, key, i) if isinstance(value, list) else
+                                    (*path, key), scope) for i, v in enumerate(items)]
+            if any(c is None for c in children):
+                ok = False
+                continue
+            nodes = [c for c in children if c]
+            if key == "any":
+                parts.append(self._any(nodes))
+            elif key == "all":
+                parts.extend(nodes)
+            else:
+                negative.extend(nodes)
+        if "near" in data:
+            near = self._near(data["near"], (*path, "near"), scope)
+            if near is None:
+                ok = False
+            else:
+                parts.append(near)
+        if not ok:
+            return None
+        if not parts and not negative:
+            self.problem(path, "empty clause; give it `any:`, `all:` or `near:`")
+            return None
+        return self._all(parts, negative)
+
+    def _near(self, data: Any, path: Path_, scope: int) -> _Node | None:
+        if not isinstance(data, dict) or set(data) - {"within", "terms"}:
+            self.problem(path, "`near` takes `within: N` (words) and `terms: [A, B]`, e.g. "
+                         "near: {within: 5, terms: [sacked, $russian-elite]}")
+            return None
+        within = data.get("within")
+        if not isinstance(within, int) or isinstance(within, bool) or within < 1:
+            self.problem((*path, "within") if "within" in data else path,
+                         f"`within` must be a whole number of words (1 or more), got {within!r}")
+            return None
+        raw = data.get("terms")
+        if not isinstance(raw, list) or len(raw) < 2:
+            self.problem((*path, "terms") if "terms" in data else path,
+                         "`near` needs `terms:` with at least two entries to bring together")
+            return None
+        groups = [self.term_group(v, (*path, "terms", i)) for i, v in enumerate(raw)]
+        if any(not g for g in groups):
+            return None
+        frozen_groups = tuple(tuple(g) for g in groups)
+
+        def pred(doc: _Doc) -> bool:
+            return _within(doc, frozen_groups, within, scope)
+
+        smallest = min(groups, key=len)
+        need = None if any(t.kind == "regex" for t in smallest) else frozenset(
+            t.id for t in smallest)
+        return _Node(pred, need, [(t, scope) for g in groups for t in g])
+
+    def _term_node(self, term: _Term, scope: int) -> _Node:
+        tid = term.id
+        if term.kind == "regex":
+            def rx(doc: _Doc) -> bool:
+                return any(_in_scope(doc, i, scope, True) for i in doc.regex_positions(term))
+            return _Node(rx, None, [(term, scope)])
+        if scope == TEXT:
+            def anywhere(doc: _Doc) -> bool:
+                return tid in doc.found
+            return _Node(anywhere, frozenset({tid}), [(term, scope)])
+        in_title = scope == TITLE
+
+        def scoped(doc: _Doc) -> bool:
+            return any((p < doc.sep) == in_title for p in doc.found.get(tid, ()))
+        return _Node(scoped, frozenset({tid}), [(term, scope)])
+
+    @staticmethod
+    def _any(nodes: list[_Node]) -> _Node:
+        if len(nodes) == 1:
+            return nodes[0]
+        preds = tuple(n.pred for n in nodes)
+        need: frozenset[int] | None = frozenset()
+        for n in nodes:
+            need = None if need is None or n.need is None else need | n.need
+
+        def pred(doc: _Doc) -> bool:
+            return any(p(doc) for p in preds)
+        return _Node(pred, need, [t for n in nodes for t in n.positive])
+
+    @staticmethod
+    def _all(parts: list[_Node], negative: list[_Node]) -> _Node:
+        preds = tuple(n.pred for n in parts)
+        negs = tuple(n.pred for n in negative)
+        known = [n.need for n in parts if n.need is not None]
+        need = min(known, key=len) if known else None
+
+        if not negs and len(preds) == 1:
+            pred = preds[0]
+        else:
+            def pred(doc: _Doc) -> bool:
+                return all(p(doc) for p in preds) and not any(n(doc) for n in negs)
+        return _Node(pred, need, [t for n in parts for t in n.positive])
+
+    # indicators
+
+    def indicator(
+        self, ind: Indicator, path: Path_
+    ) -> tuple[IndicatorRule, frozenset[int] | None] | None:
+        node = self.clause(ind.match, (*path, "match"), TEXT)
+        if node is None:
+            return None
+        if not node.positive:
+            self.problem((*path, "match"), "a rule made only of `not` would match almost every "
+                         "item; say what must be present with `any:` or `all:`")
+            return None
+        value = None
+        if ind.value is not None:
+            near = [t for i, w in enumerate(ind.value.near)
+                    for t in self.term_group(w, (*path, "value", "near", i))]
+            value = _ValueRule(tuple((t, TEXT) for t in near), ind.value.within,
+                               ind.value.unit == "percent")
+        labels = []
+        for name, clause in ind.labels.items():
+            label_node = self.clause(clause, (*path, "labels", name), TEXT)
+            if label_node is not None:
+                labels.append((name, label_node.pred))
+        rule = IndicatorRule(ind.id, ind.title, node.pred, tuple(dict.fromkeys(node.positive)),
+                             value, tuple(labels))
+        return rule, node.need
+
+
+def _similar(a: str, b: str) -> bool:
+    import difflib
+
+    return difflib.SequenceMatcher(None, a, b).ratio() >= 0.6
+
+
+def _in_scope(doc: _Doc, token_index: int, scope: int, is_token: bool) -> bool:
+    if scope == TEXT:
+        return True
+    title_words = doc.norm.count(" ", 0, doc.sep)
+    return (token_index < title_words) == (scope == TITLE)
+
+
+def _positions(doc: _Doc, term: _Term, scope: int) -> list[int]:
+    """Token indices where `term` occurs within `scope`."""
+    if term.kind == "regex":
+        return [i for i in doc.regex_positions(term) if _in_scope(doc, i, scope, True)]
+    out = []
+    for pos in doc.found.get(term.id, ()):
+        if scope == TEXT or (pos < doc.sep) == (scope == TITLE):
+            out.append(doc.token_at(pos))
+    return out
+
+
+def _within(doc: _Doc, groups: tuple[tuple[_Term, ...], ...], within: int, scope: int) -> bool:
+    """Whether one occurrence from every group stands inside a window of `within` words."""
+    events: list[tuple[int, int]] = []
+    for g, terms in enumerate(groups):
+        found = False
+        for term in terms:
+            for index in _positions(doc, term, scope):
+                events.append((index, g))
+                found = True
+        if not found:
+            return False
+    events.sort()
+    need = len(groups)
+    counts = [0] * need
+    covered = 0
+    left = 0
+    for index, g in events:
+        if counts[g] == 0:
+            covered += 1
+        counts[g] += 1
+        while events[left][0] < index - within:
+            lg = events[left][1]
+            counts[lg] -= 1
+            if counts[lg] == 0:
+                covered -= 1
+            left += 1
+        if covered == need:
+            return True
+    return False
+
+
+class Rules:
+    """Compiled indicators: `match(entry)` says which indicators an entry is evidence for."""
+
+    def __init__(self, config: Config, indicators: Sequence[IndicatorRule],
+                 needs: Sequence[frozenset[int] | None], compiler: _Compiler) -> None:
+        self.config = config
+        self.indicators = tuple(indicators)
+        self._automaton = ahocorasick.Automaton()
+        for key, (simple, anchored) in compiler.keys.items():
+            self._automaton.add_word(key, (len(key), tuple(simple), tuple(anchored)))
+        if compiler.keys:
+            self._automaton.make_automaton()
+        self._empty = not compiler.keys
+        index: dict[int, list[int]] = {}
+        always: list[int] = []
+        for i, need in enumerate(needs):
+            if need is None:
+                always.append(i)
+            else:
+                for tid in need:
+                    index.setdefault(tid, []).append(i)
+        self._trigger = {tid: tuple(v) for tid, v in index.items()}
+        self._always = tuple(always)
+        self.fingerprint = _fingerprint(config)
+
+    @property
+    def ids(self) -> list[str]:
+        return [r.id for r in self.indicators]
+
+    def match(self, entry: Entry) -> list[Hit]:
+        """Every indicator `entry` is evidence for, in the order of indicators.yaml."""
+        return self.match_text(entry.title, entry.summary)
+
+    def match_text(self, title: str, summary: str = "") -> list[Hit]:
+        doc = self._scan(title, summary)
+        trigger = self._trigger
+        candidates = set(self._always)
+        for tid in doc.found:
+            hit_by = trigger.get(tid)
+            if hit_by:
+                candidates.update(hit_by)
+        if not candidates:
+            return []
+        hits = []
+        for i in sorted(candidates):
+            rule = self.indicators[i]
+            if rule.pred(doc):
+                hits.append(self._hit(rule, doc))
+        return hits
+
+    def _scan(self, title: str, summary: str) -> _Doc:
+        doc = _Doc(title, summary)
+        if self._empty:
+            return doc
+        found = doc.found
+        for end, (length, simple, anchored) in self._automaton.iter(doc.norm):
+            start = end - length + 1
+            for tid in simple:
+                positions = found.get(tid)
+                if positions is None:
+                    found[tid] = [start]
+                else:
+                    positions.append(start)
+            for tid, offset, parts in anchored:
+                begin = _verify_phrase(doc, start, offset, parts)
+                if begin is not None:
+                    found.setdefault(tid, []).append(begin)
+        return doc
+
+    def _hit(self, rule: IndicatorRule, doc: _Doc) -> Hit:
+        words: dict[str, None] = {}
+        for term, scope in rule.positive:
+            for index in _positions(doc, term, scope):
+                words[doc.original_words(index, term.width)] = None
+        value = _extract_value(doc, rule.value) if rule.value else None
+        label = next((name for name, pred in rule.labels if pred(doc)), None)
+        return Hit(rule.id, tuple(words), value, label)
+
+
+def _verify_phrase(doc: _Doc, anchor_pos: int, offset: int,
+                   parts: tuple[tuple[str, str], ...]) -> int | None:
+    """The position of the phrase's first word if the phrase stands around its anchor."""
+    tokens = doc.tokens
+    start = doc.token_at(anchor_pos) - offset
+    if start < 0 or start + len(parts) > len(tokens):
+        return None
+    for k, (kind, word) in enumerate(parts):
+        token = tokens[start + k]
+        if token == _SEP:
+            return None
+        if (kind == "word" and token != word) or (kind == "prefix" and not token.startswith(word)):
+            return None
+    return doc.pos_of(start)
+
+
+def _extract_value(doc: _Doc, spec: _ValueRule) -> float | None:
+    """The number written nearest to the value's terms, preferring levels ("to 21%") over
+    changes ("by 2 points")."""
+    anchors = sorted({i for term, scope in spec.near for i in _positions(doc, term, scope)})
+    if not anchors:
+        return None
+    title_f, summary_f = doc.folded_fields()
+    title_words = doc.norm.count(" ", 0, doc.sep)
+    best: tuple[int, int, float] | None = None
+    pattern = _PERCENT if spec.percent else _NUMBER
+    for offset, text in ((0, title_f), (title_words + 1, summary_f)):
+        for m in pattern.finditer(text):
+            index = offset + len(WORD.findall(text, 0, m.start()))
+            distance = min(abs(index - a) for a in anchors)
+            if distance > spec.within:
+                continue
+            before = WORD.findall(text, max(0, m.start() - 24), m.start())[-2:]
+            if before and before[-1] in _DELTA_WORDS:
+                rank = 2
+            elif any(b in _LEVEL_WORDS for b in before):
+                rank = 0
+            else:
+                rank = 1
+            number = float(m.group(1).replace(",", "."))
+            candidate = (rank, distance, number)
+            if best is None or candidate[:2] < best[:2]:
+                best = candidate
+    return best[2] if best else None
+
+
+def _fingerprint(config: Config) -> str:
+    """A hash of everything that decides hits (not weights), so changed rules re-match."""
+    payload = {
+        "engine": ENGINE_VERSION,
+        "lists": config.lists,
+        "indicators": [
+            {"id": i.id, "match": i.match, "value": i.value.model_dump() if i.value else None,
+             "labels": i.labels}
+            for i in config.indicators
+        ],
+    }
+    blob = json.dumps(payload, sort_keys=True, ensure_ascii=False, default=str)
+    return hashlib.sha256(blob.encode()).hexdigest()[:16]
+
+
+def compile_config(config: Config) -> tuple[Rules, list[Problem]]:
+    """Compile every indicator of `config`; the rules that compiled and the problems found."""
+    compiler = _Compiler(config)
+    for name in config.lists:
+        compiler.expand(name, ("lists", name))
+    rules: list[IndicatorRule] = []
+    needs: list[frozenset[int] | None] = []
+    for ind in config.indicators:
+        compiled = compiler.indicator(ind, config.indicator_paths[ind.id])
+        if compiled is not None:
+            rules.append(compiled[0])
+            needs.append(compiled[1])
+    return Rules(config, rules, needs, compiler), compiler.problems
+
+
+def check_examples(rules: Rules) -> tuple[int, list[Problem]]:
+    """Run every indicator's `examples:`; how many ran, and a problem for each that failed."""
+    config = rules.config
+    by_id = {r.id: r for r in rules.indicators}
+    problems: list[Problem] = []
+    count = 0
+    for ind in config.indicators:
+        rule = by_id.get(ind.id)
+        if rule is None:
+            continue
+        for e, example in enumerate(ind.examples):
+            count += 1
+            item = example.item
+            hit = next((h for h in rules.match_text(item.title, item.summary)
+                        if h.indicator == ind.id), None)
+            path = (*config.indicator_paths[ind.id], "examples", e)
+            quoted = _quote(item.title)
+            failure = None
+            if example.match is not None and hit is None:
+                seen = _words_found(rules, rule, item.title, item.summary)
+                failure = (f"example {quoted} should match `{ind.id}` but does not"
+                           + (f" (found only: {', '.join(seen)})" if seen else
+                              " (none of its terms occur)")
+                           + "; widen the rule or fix the example")
+            elif example.no_match is not None and hit is not None:
+                failure = (f"example {quoted} should not match `{ind.id}` but does, on: "
+                           f"{', '.join(hit.terms)}; add a `not:` or narrow the terms")
+            elif hit is not None and example.value is not None and hit.value != example.value:
+                failure = (f"example {quoted} should extract {example.value:g} but extracts "
+                           f"{'nothing' if hit.value is None else format(hit.value, 'g')}")
+            elif hit is not None and example.label is not None and hit.label != example.label:
+                failure = (f"example {quoted} should get label `{example.label}` but gets "
+                           f"{'no label' if hit.label is None else '`' + hit.label + '`'}")
+            if failure:
+                problems.append(config.source.at(path, failure))
+    return count, problems
+
+
+def _quote(text: str) -> str:
+    return json.dumps(text if len(text) <= 80 else text[:77] + "...", ensure_ascii=False)
+
+
+def _words_found(rules: Rules, rule: IndicatorRule, title: str, summary: str) -> list[str]:
+    doc = rules._scan(title, summary)
+    words: dict[str, None] = {}
+    for term, scope in rule.positive:
+        for index in _positions(doc, term, scope):
+            words[doc.original_words(index, term.width)] = None
+    return list(words)
+
+
+@dataclass(frozen=True)
+class Checked:
+    """What `load` found: the rules and how many examples ran."""
+
+    rules: Rules
+    examples: int
+
+
+def load(path: Path | str, *, examples: bool = True) -> Checked:
+    """Parse, validate and compile indicators.yaml and run its examples.
+
+    Raises ConfigError with every problem of the file, each as `file:line:col: message`.
+    """
+    config, problems = parse(path)
+    if config is None:
+        raise ConfigError(problems)
+    rules, compile_problems = compile_config(config)
+    problems.extend(compile_problems)
+    count = 0
+    if examples:
+        count, example_problems = check_examples(rules)
+        problems.extend(example_problems)
+    if problems:
+        raise ConfigError(problems)
+    return Checked(rules, count)
+
+
+def match_entries(rules: Rules, entries: Iterable[Entry]) -> Iterable[tuple[Entry, list[Hit]]]:
+    """Each entry with its hits, lazily."""
+    for entry in entries:
+        yield entry, rules.match(entry)
