@@ -159,8 +159,8 @@ def main(argv: Sequence[str] | None = None, out: TextIO | None = None) -> int:
         for problem in exc.problems:
             print(problem, file=sys.stderr)
         n = len(exc.problems)
-        print(f"monitor: {n} problem{'s' if n != 1 else ''} found; nothing was changed",
-              file=sys.stderr)
+        print(f"monitor: {n} problem{'s' if n != 1 else ''} found; fix "
+              f"{'them' if n != 1 else 'it'} and run `monitor check` again", file=sys.stderr)
         return exc.exit_code
     except MonitorError as exc:
         print(f"monitor: {exc}", file=sys.stderr)

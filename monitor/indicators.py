@@ -400,7 +400,18 @@ def _pydantic_problems(
     exc: ValidationError, model: type[BaseModel], prefix: Path_, source: Source
 ) -> list[Problem]:
     problems = []
-    for err in exc.errors():
+    errors = exc.errors()
+    # A misspelt key shows up twice: as an unknown key and as the missing one it was meant to
+    # be. Report it once, as the misspelling with its suggestion.
+    misspelt = {
+        (tuple(e["loc"][:-1]), c)
+        for e in errors if e["type"] == "extra_forbidden"
+        for c in difflib.get_close_matches(str(e["loc"][-1]),
+                                           _fields_at(model, tuple(e["loc"])), n=1, cutoff=0.6)
+    }
+    for err in errors:
+        if err["type"] == "missing" and (tuple(err["loc"][:-1]), err["loc"][-1]) in misspelt:
+            continue
         loc = tuple(p for p in err["loc"] if not (isinstance(p, str) and p.startswith("function-")))
         # Union members add their type names to the location; they mean nothing to an analyst.
         loc = tuple(p for p in loc if not (isinstance(p, str) and p[:1].isupper()))
@@ -431,7 +442,7 @@ def _pydantic_problems(
             msg = f"`{name}` must be a mapping of keys to values, got {err['input']!r}"
         elif kind in ("list_type",):
             msg = f"`{name}` must be a list ([...] or lines starting with -), got {err['input']!r}"
-        elif name and not msg.startswith(f"`{name}`"):
+        elif name and not msg.startswith((f"`{name}`", f"{name} ")):
             msg = f"`{name}`: {msg}"
         problems.append(source.at(path, msg))
     return problems

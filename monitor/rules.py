@@ -616,13 +616,10 @@ class Rules:
         return doc
 
     def _hit(self, rule: IndicatorRule, doc: _Doc) -> Hit:
-        words: dict[str, None] = {}
-        for term, scope in rule.positive:
-            for index in _positions(doc, term, scope):
-                words[doc.original_words(index, term.width)] = None
+        words = _evidence_words(doc, rule)
         value = _extract_value(doc, rule.value) if rule.value else None
         label = next((name for name, pred in rule.labels if pred(doc)), None)
-        return Hit(rule.id, tuple(words), value, label)
+        return Hit(rule.id, words, value, label)
 
 
 def _verify_phrase(doc: _Doc, anchor_pos: int, offset: int,
@@ -720,7 +717,7 @@ def check_examples(rules: Rules) -> tuple[int, list[Problem]]:
             quoted = _quote(item.title)
             failure = None
             if example.match is not None and hit is None:
-                seen = _words_found(rules, rule, item.title, item.summary)
+                seen = _evidence_words(rules._scan(item.title, item.summary), rule)
                 failure = (f"example {quoted} should match `{ind.id}` but does not"
                            + (f" (found only: {', '.join(seen)})" if seen else
                               " (none of its terms occur)")
@@ -731,7 +728,8 @@ def check_examples(rules: Rules) -> tuple[int, list[Problem]]:
             elif hit is not None and example.value is not None and hit.value != example.value:
                 failure = (f"example {quoted} should extract {example.value:g} but extracts "
                            f"{'nothing' if hit.value is None else format(hit.value, 'g')}")
-            elif hit is not None and example.label is not None and hit.label != example.label:
+            elif (hit is not None and example.label is not None and hit.label != example.label
+                  and example.label in ind.labels):  # an undefined label is reported already
                 failure = (f"example {quoted} should get label `{example.label}` but gets "
                            f"{'no label' if hit.label is None else '`' + hit.label + '`'}")
             if failure:
@@ -743,13 +741,14 @@ def _quote(text: str) -> str:
     return json.dumps(text if len(text) <= 80 else text[:77] + "...", ensure_ascii=False)
 
 
-def _words_found(rules: Rules, rule: IndicatorRule, title: str, summary: str) -> list[str]:
-    doc = rules._scan(title, summary)
-    words: dict[str, None] = {}
-    for term, scope in rule.positive:
-        for index in _positions(doc, term, scope):
-            words[doc.original_words(index, term.width)] = None
-    return list(words)
+def _evidence_words(doc: _Doc, rule: IndicatorRule) -> tuple[str, ...]:
+    """The entry's words that the rule's positive terms found, in reading order, once each."""
+    found = sorted(
+        (index, -term.width, doc.original_words(index, term.width))
+        for term, scope in rule.positive
+        for index in _positions(doc, term, scope)
+    )
+    return tuple(dict.fromkeys(words for _, _, words in found))
 
 
 @dataclass(frozen=True)

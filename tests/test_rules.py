@@ -1,0 +1,249 @@
+"""The indicator language: what each construct matches, exactly."""
+
+from __future__ import annotations
+
+import textwrap
+from pathlib import Path
+
+import pytest
+
+from monitor.model import Entry, Hit
+from monitor.rules import Rules, load
+
+
+def rules_for(tmp_path: Path, indicators: str, lists: str = "") -> Rules:
+    """Rules from a YAML snippet of indicators (scenario `s` is defined for their weights)."""
+    text = "version: 1\n"
+    if lists:
+        text += "lists:\n" + textwrap.indent(textwrap.dedent(lists), "  ")
+    text += "scenarios:\n  - {id: s, title: S, question: Q}\nindicators:\n"
+    text += textwrap.indent(textwrap.dedent(indicators), "  ")
+    path = tmp_path / "indicators.yaml"
+    path.write_text(text, encoding="utf-8")
+    return load(path).rules
+
+
+def one(tmp_path: Path, match: str, lists: str = "", extra: str = "") -> Rules:
+    body = f"- id: x\n  title: X\n  weight: {{s: 1}}\n  match: {match}\n{extra}"
+    return rules_for(tmp_path, body, lists)
+
+
+def hit_ids(rules: Rules, title: str, summary: str = "") -> list[str]:
+    return [h.indicator for h in rules.match_text(title, summary)]
+
+
+# --- terms ---------------------------------------------------------------------------------
+
+
+def test_a_term_matches_whole_words_only(tmp_path: Path) -> None:
+    rules = one(tmp_path, "[FSB]")
+    assert hit_ids(rules, "FSB officers detained") == ["x"]
+    assert hit_ids(rules, "The FSB's new chief") == ["x"]
+    assert hit_ids(rules, "FSBX launches a product") == []
+    assert hit_ids(rules, "AFSB annual meeting") == []
+
+
+def test_terms_ignore_case_accents_yo_quotes_and_dashes(tmp_path: Path) -> None:
+    rules = one(tmp_path, '[Café, "ёлка", "Kremlin’s line", "pro-Kremlin"]')
+    assert hit_ids(rules, "CAFE reopens") == ["x"]
+    assert hit_ids(rules, "Новогодняя Елка") == ["x"]
+    assert hit_ids(rules, "The kremlin's line holds") == ["x"]
+    assert hit_ids(rules, "A pro–Kremlin blogger") == ["x"]  # en dash in the text
+
+
+def test_a_prefix_covers_russian_endings(tmp_path: Path) -> None:
+    rules = one(tmp_path, "[отставк*]")
+    for form in ("отставка", "отставки", "отставку", "отставкой", "отставке"):
+        assert hit_ids(rules, f"Министр подал в {form}") == ["x"], form
+    assert hit_ids(rules, "Представка") == []  # a prefix anchors at the start of a word
+
+
+def test_a_prefix_covers_english_endings(tmp_path: Path) -> None:
+    rules = one(tmp_path, "[resign*]")
+    for form in ("resigns", "resigned", "resignation", "Resigning"):
+        assert hit_ids(rules, f"Governor {form}") == ["x"], form
+    assert hit_ids(rules, "Designs unveiled") == []
+
+
+def test_a_phrase_matches_consecutive_words_across_punctuation(tmp_path: Path) -> None:
+    rules = one(tmp_path, '["key rate"]')
+    assert hit_ids(rules, "Bank raises its key rate") == ["x"]
+    assert hit_ids(rules, "A key-rate decision") == ["x"]
+    assert hit_ids(rules, "The key interest rate") == []
+    assert hit_ids(rules, "rate key") == []
+
+
+def test_a_star_in_a_phrase_stands_for_exactly_one_word(tmp_path: Path) -> None:
+    rules = one(tmp_path, '["relieved of * post"]')
+    assert hit_ids(rules, "General relieved of his post") == ["x"]
+    assert hit_ids(rules, "General relieved of post") == []
+    assert hit_ids(rules, "General relieved of his senior post") == []
+
+
+def test_a_phrase_may_hold_prefixes(tmp_path: Path) -> None:
+    rules = one(tmp_path, '["step* down", "ключев* ставк*"]')
+    assert hit_ids(rules, "Governor steps down") == ["x"]
+    assert hit_ids(rules, "Governor stepped down") == ["x"]
+    assert hit_ids(rules, "ЦБ сохранил ключевую ставку") == ["x"]
+    assert hit_ids(rules, "Governor stepped aside") == []
+
+
+def test_a_phrase_does_not_run_from_title_into_summary(tmp_path: Path) -> None:
+    rules = one(tmp_path, '["key rate"]')
+    assert hit_ids(rules, "Bank moves key", "rate of inflation") == []
+
+
+def test_a_regex_is_the_escape_hatch(tmp_path: Path) -> None:
+    rules = one(tmp_path, "['re:\\b(19|20)\\d\\d budget\\b']")
+    assert hit_ids(rules, "Duma passes 2025 budget") == ["x"]
+    assert hit_ids(rules, "Duma passes budget") == []
+
+
+def test_hits_carry_the_words_as_written(tmp_path: Path) -> None:
+    rules = one(tmp_path, '{all: [[resign*], [Shoigu, "defence minister"]]}')
+    (hit,) = rules.match_text("Russia's Defence Minister Shoigu resigns")
+    assert hit == Hit("x", ("Defence Minister", "Shoigu", "resigns"))  # in reading order
+
+
+# --- clauses -------------------------------------------------------------------------------
+
+
+def test_all_requires_each_part_and_not_excludes(tmp_path: Path) -> None:
+    rules = one(tmp_path, "{all: [[resign*], [minister*]], not: [British, Ukrain*]}")
+    assert hit_ids(rules, "Russian minister resigns") == ["x"]
+    assert hit_ids(rules, "Minister speaks") == []
+    assert hit_ids(rules, "British minister resigns") == []
+    assert hit_ids(rules, "Minister resigns", "a Ukrainian official said") == []
+
+
+def test_clauses_nest(tmp_path: Path) -> None:
+    rules = one(tmp_path, "{any: [{all: [ceasefire, Russia*]}, {all: [перемири*, Росси*]}]}")
+    assert hit_ids(rules, "Russia floats ceasefire") == ["x"]
+    assert hit_ids(rules, "Россия предложила перемирие") == ["x"]
+    assert hit_ids(rules, "Ceasefire in Gaza") == []
+
+
+def test_near_requires_terms_within_the_word_distance(tmp_path: Path) -> None:
+    rules = one(tmp_path, "{near: {within: 3, terms: [[dismiss*, sacked], [governor*]]}}")
+    assert hit_ids(rules, "Putin dismisses Kursk governor") == ["x"]
+    assert hit_ids(rules, "Governor was sacked") == ["x"]
+    assert hit_ids(rules, "Governor opens a bridge while the mayor is dismissed") == []
+
+
+def test_near_brings_three_groups_together(tmp_path: Path) -> None:
+    rules = one(tmp_path, "{near: {within: 4, terms: [a1, b1, c1]}}")
+    assert hit_ids(rules, "a1 x b1 x c1") == ["x"]
+    assert hit_ids(rules, "a1 x b1 x x x c1") == []
+    assert hit_ids(rules, "a1 x x x x x x c1 b1 x a1") == ["x"]  # a later a1 closes the window
+
+
+def test_in_title_restricts_a_clause_to_the_title(tmp_path: Path) -> None:
+    rules = one(tmp_path, "{all: [{in: title, any: [mutiny]}, [Wagner]]}")
+    assert hit_ids(rules, "Mutiny in the south", "Wagner fighters move north") == ["x"]
+    assert hit_ids(rules, "Wagner news", "analysts recall the mutiny") == []
+
+
+def test_in_summary_restricts_a_clause_to_the_summary(tmp_path: Path) -> None:
+    rules = one(tmp_path, "{in: summary, any: [leak*]}")
+    assert hit_ids(rules, "Tape", "a leaked call") == ["x"]
+    assert hit_ids(rules, "Leaked call", "a tape") == []
+
+
+def test_lists_expand_and_may_include_lists(tmp_path: Path) -> None:
+    lists = """\
+        security: [FSB, ФСБ]
+        elite: [$security, Kremlin]
+        """
+    rules = one(tmp_path, "{all: [[detain*, задержан*], [$elite]]}", lists)
+    assert hit_ids(rules, "FSB officer detained") == ["x"]
+    assert hit_ids(rules, "Сотрудник ФСБ задержан") == ["x"]
+    assert hit_ids(rules, "Kremlin aide detained") == ["x"]
+    assert hit_ids(rules, "Tourist detained") == []
+
+
+def test_summaries_are_read_as_the_plain_text_entries_carry(tmp_path: Path) -> None:
+    rules = one(tmp_path, "[mobilization]")
+    entry = Entry(id="1", title="News", summary="A new wave of mobilization")
+    assert [h.indicator for h in rules.match(entry)] == ["x"]
+
+
+def test_many_indicators_report_in_file_order(tmp_path: Path) -> None:
+    rules = rules_for(
+        tmp_path,
+        """\
+        - {id: b, title: B, weight: {s: 1}, match: [Kremlin]}
+        - {id: a, title: A, weight: {s: 1}, match: [Kremlin, Putin]}
+        - {id: c, title: C, weight: {s: 1}, match: [Duma]}
+        """,
+    )
+    assert hit_ids(rules, "Putin and the Kremlin") == ["b", "a"]
+
+
+def test_an_indicator_of_only_regexes_is_always_evaluated(tmp_path: Path) -> None:
+    rules = rules_for(
+        tmp_path,
+        """\
+        - {id: rx, title: R, weight: {s: 1}, match: ['re:ruble[sa]?\\s+(fell|slid)']}
+        - {id: w, title: W, weight: {s: 1}, match: [Kremlin]}
+        """,
+    )
+    assert hit_ids(rules, "Ruble slid past 100") == ["rx"]
+
+
+# --- values and labels ----------------------------------------------------------------------
+
+KEY_RATE = """\
+  value: {near: ["key rate", "ключев* ставк*"], within: 10, unit: percent}
+  labels:
+    hike: [rais*, hike*, повысил*]
+    cut: [cut*, lower*, снизил*]
+    hold: [hold*, held, kept, сохранил*]
+"""
+
+
+@pytest.mark.parametrize(
+    ("title", "value", "label"),
+    [
+        ("Bank of Russia raises key rate to 21%", 21.0, "hike"),
+        ("Bank of Russia raises key rate by 200 basis points to 21 per cent", 21.0, "hike"),
+        ("Key rate held at 21 percent", 21.0, "hold"),
+        ("Банк России повысил ключевую ставку до 21 процента", 21.0, "hike"),
+        ("Банк России снизил ключевую ставку на 2 п.п., до 16,5%", 16.5, "cut"),
+        ("ЦБ сохранил ключевую ставку 21%", 21.0, "hold"),
+        ("Bank of Russia cuts key rate", None, "cut"),
+    ],
+)
+def test_value_extracts_the_new_rate_and_labels_the_direction(
+    tmp_path: Path, title: str, value: float | None, label: str
+) -> None:
+    rules = one(tmp_path, '["key rate", "ключев* ставк*"]', extra=KEY_RATE)
+    (hit,) = rules.match_text(title)
+    assert (hit.value, hit.label) == (value, label)
+
+
+def test_a_number_far_from_the_value_terms_is_not_taken(tmp_path: Path) -> None:
+    rules = one(tmp_path, '["key rate"]', extra=KEY_RATE)
+    (hit,) = rules.match_text(
+        "Key rate decision due",
+        "Analysts polled by the agency in the capital last week put annual inflation at 9%",
+    )
+    assert hit.value is None
+
+
+def test_value_is_read_from_the_summary_too(tmp_path: Path) -> None:
+    rules = one(tmp_path, '["key rate"]', extra=KEY_RATE)
+    (hit,) = rules.match_text("Central bank surprises markets", "It lifted the key rate to 18%.")
+    assert hit.value == 18.0
+
+
+# --- speed-relevant structure --------------------------------------------------------------
+
+
+def test_the_fingerprint_changes_with_the_rules_but_not_with_weights(tmp_path: Path) -> None:
+    a = one(tmp_path, "[Kremlin]").fingerprint
+    b = one(tmp_path, "[Kremlin]").fingerprint
+    c = one(tmp_path, "[Kremlin, Duma]").fingerprint
+    body = "- id: x\n  title: X\n  weight: {s: 5}\n  match: [Kremlin]\n"
+    d = rules_for(tmp_path, body).fingerprint
+    assert a == b == d
+    assert a != c
