@@ -28,22 +28,16 @@ import ahocorasick
 from monitor.errors import ConfigError, Problem
 from monitor.indicators import Config, Indicator, Path_, parse
 from monitor.model import Entry, Hit
-from monitor.text import WORD, fold
+from monitor.text import WORD, fold, word_string
 
 ENGINE_VERSION = 1
 """Bumped whenever matching semantics change, so stored hits are re-matched."""
 
-_NON_WORD = re.compile(r"\W+")
 _SEP = "|"
 _CLAUSE_KEYS = ("any", "all", "not", "near", "in")
 _SCOPES = ("title", "summary", "text")
 
 TITLE, SUMMARY, TEXT = 0, 1, 2
-
-
-def normalise(text: str) -> str:
-    """The folded words of `text`, separated by single spaces."""
-    return _NON_WORD.sub(" ", fold(text)).strip()
 
 
 # --- terms ---------------------------------------------------------------------------------
@@ -70,7 +64,7 @@ class _Doc:
     def __init__(self, title: str, summary: str) -> None:
         self.title = title
         self.summary = summary
-        words = " ".join(w for w in (normalise(title), _SEP, normalise(summary)) if w)
+        words = " ".join(w for w in (word_string(title), _SEP, word_string(summary)) if w)
         self.norm = f" {words} "
         self.sep = self.norm.index(f" {_SEP} ")
         self.found: dict[int, list[int]] = {}

@@ -13,45 +13,55 @@ import re
 import unicodedata
 from html.parser import HTMLParser
 
-_FOLD_TABLE = str.maketrans(
-    {
-        "ё": "е",
-        "\u2018": "'",
-        "\u2019": "'",
-        "\u201a": "'",
-        "\u201b": "'",
-        "\u2032": "'",
-        "\u201c": '"',
-        "\u201d": '"',
-        "\u201e": '"',
-        "\u201f": '"',
-        "\u00ab": '"',
-        "\u00bb": '"',
-        "\u2010": "-",
-        "\u2011": "-",
-        "\u2012": "-",
-        "\u2013": "-",
-        "\u2014": "-",
-        "\u2015": "-",
-        "\u2212": "-",
-        "\u00a0": " ",
-        "\u202f": " ",
-        "\u00ad": None,  # soft hyphen: invisible, must not split a word
-    }
+# Folding has to be cheap: it runs on every entry. ASCII text (most English news) only needs
+# lower(); other text goes through a few C-level passes, and Unicode decomposition only when a
+# character outside ASCII and the basic Cyrillic alphabet is present.
+_QUOTES_DASHES = re.compile("[\u2018\u2019\u201a\u201b\u2032\u201c\u201d\u201e\u201f\u00ab\u00bb"
+                            "\u2010-\u2015\u2212\u00a0\u202f\u00ad]")
+_PLAIN = {"\u00a0": " ", "\u202f": " ", "\u00ad": ""}
+_NEEDS_DECOMPOSING = re.compile(r"[^\x00-\x7f\u0430-\u044f\u0451\u2010-\u2015\u2018-\u201f"
+                                r"\u00ab\u00bb\u00a0\u00ad\u2032\u2212\u202f]")
+_COMBINING = re.compile(r"[\u0300-\u036f\u1ab0-\u1aff\u1dc0-\u1dff\u20d0-\u20ff\ufe20-\ufe2f]")
+_ASCII_NON_WORD = str.maketrans(
+    {chr(c): " " for c in range(128) if not (chr(c).isalnum() or chr(c) == "_")}
 )
+_NON_WORD = re.compile(r"[^\w\s]+")
 
 WORD = re.compile(r"\w+")
-_COMBINING = re.compile(r"[\u0300-\u036f\u1ab0-\u1aff\u1dc0-\u1dff\u20d0-\u20ff\ufe20-\ufe2f]")
+
+
+def _fold_quote_or_dash(m: re.Match[str]) -> str:
+    c = m.group()
+    if c in _PLAIN:
+        return _PLAIN[c]
+    if c in "\u2010\u2011\u2012\u2013\u2014\u2015\u2212":
+        return "-"
+    return "'" if c in "\u2018\u2019\u201a\u201b\u2032" else '"'
 
 
 def fold(text: str) -> str:
-    """Lower-case `text` and drop what a reader does not see as a difference between words."""
-    folded = text.lower().translate(_FOLD_TABLE)
+    """Lower-case `text` and drop what a reader does not see as a difference between words:
+    accents, ё/е and й/и, curly quotes, kinds of dashes, soft hyphens."""
+    folded = text.lower()
     if folded.isascii():
         return folded
-    # Decompose so accents become separate marks, drop the marks, then recompose the rest.
-    decomposed = unicodedata.normalize("NFKD", folded)
-    return unicodedata.normalize("NFC", _COMBINING.sub("", decomposed))
+    if _NEEDS_DECOMPOSING.search(folded):
+        # Decompose so accents become separate marks, drop the marks, then recompose the rest.
+        decomposed = unicodedata.normalize("NFKD", folded)
+        folded = unicodedata.normalize("NFC", _COMBINING.sub("", decomposed))
+    if "ё" in folded:
+        folded = folded.replace("ё", "е")
+    if "й" in folded:
+        folded = folded.replace("й", "и")
+    return _QUOTES_DASHES.sub(_fold_quote_or_dash, folded)
+
+
+def word_string(text: str) -> str:
+    """The folded words of `text` separated by single spaces: what terms are matched against."""
+    folded = fold(text)
+    if folded.isascii():
+        return " ".join(folded.translate(_ASCII_NON_WORD).split())
+    return " ".join(_NON_WORD.sub(" ", folded).split())
 
 
 def words(text: str) -> list[str]:
