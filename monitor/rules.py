@@ -15,10 +15,11 @@ Everything here is a function of the config and the entry: no I/O, no clock.
 
 from __future__ import annotations
 
+import bisect
 import hashlib
 import json
 import re
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -71,7 +72,7 @@ class _Doc:
         self._tokens: list[str] | None = None
         self._orig: list[str] | None = None
         self._rx: dict[int, list[int]] = {}
-        self._fields: tuple[str, str] | None = None
+        self._fields: tuple[tuple[int, str, list[int]], ...] | None = None
 
     @property
     def tokens(self) -> list[str]:
@@ -97,22 +98,25 @@ class _Doc:
             self._orig = orig if len(orig) == len(self.tokens) else self.tokens
         return " ".join(self._orig[index: index + width])
 
-    def folded_fields(self) -> tuple[str, str]:
+    def field_matches(self, pattern: re.Pattern[str]) -> Iterator[tuple[int, re.Match[str]]]:
+        """Matches of `pattern` in the folded title, then summary, each with the index of the
+        token it starts at (a match inside a word counts from that word)."""
         if self._fields is None:
-            self._fields = (fold(self.title), fold(self.summary))
-        return self._fields
+            title_f, summary_f = fold(self.title), fold(self.summary)
+            title_starts = [m.start() for m in WORD.finditer(title_f)]
+            summary_starts = [m.start() for m in WORD.finditer(summary_f)]
+            self._fields = ((0, title_f, title_starts),
+                            (len(title_starts) + 1, summary_f, summary_starts))
+        for offset, text, starts in self._fields:
+            for m in pattern.finditer(text):
+                yield offset + bisect.bisect_left(starts, m.start()), m
 
     def regex_positions(self, term: _Term) -> list[int]:
         """Token indices where a `re:` term matches (in folded text, field by field)."""
         found = self._rx.get(term.id)
         if found is None:
             assert term.pattern is not None
-            found = []
-            title_f, summary_f = self.folded_fields()
-            title_words = self.sep and self.norm.count(" ", 0, self.sep)
-            for offset, text in ((0, title_f), (title_words + 1, summary_f)):
-                for m in term.pattern.finditer(text):
-                    found.append(offset + len(WORD.findall(text, 0, m.start())))
+            found = [index for index, _ in self.field_matches(term.pattern)]
             self._rx[term.id] = found
         return found
 
@@ -131,6 +135,39 @@ class _Node:
     """Terms one of which must occur for the clause to hold; None: cannot tell."""
     positive: list[tuple[_Term, int]] = field(default_factory=list)
     """Terms (with their scope) that count as evidence when the clause holds."""
+    plain: bool = False
+    """The clause is one non-regex term looked for anywhere in the item."""
+
+
+class _TermSet:
+    """Terms with their scopes, asked where they occur in a document.
+
+    Looks up only the terms the scan actually found, so a rule with a long list of names costs
+    nothing for the names that are absent.
+    """
+
+    __slots__ = ("by_id", "regexes")
+
+    def __init__(self, terms: Iterable[tuple[_Term, int]]) -> None:
+        self.by_id: dict[int, list[tuple[_Term, int]]] = {}
+        regexes = []
+        for term, scope in dict.fromkeys(terms):
+            if term.kind == "regex":
+                regexes.append((term, scope))
+            else:
+                self.by_id.setdefault(term.id, []).append((term, scope))
+        self.regexes = tuple(regexes)
+
+    def occurrences(self, doc: _Doc) -> list[tuple[int, _Term]]:
+        """(token index, term) of every occurrence in `doc`, within each term's scope."""
+        out: list[tuple[int, _Term]] = []
+        by_id = self.by_id
+        for tid in doc.found:
+            for term, scope in by_id.get(tid, ()):
+                out.extend((i, term) for i in _positions(doc, term, scope))
+        for term, scope in self.regexes:
+            out.extend((i, term) for i in _positions(doc, term, scope))
+        return out
 
 
 @dataclass(frozen=True)
@@ -140,14 +177,14 @@ class IndicatorRule:
     id: str
     title: str
     pred: Pred
-    positive: tuple[tuple[_Term, int], ...]
+    positive: _TermSet
     value: _ValueRule | None
     labels: tuple[tuple[str, Pred], ...]
 
 
 @dataclass(frozen=True)
 class _ValueRule:
-    near: tuple[tuple[_Term, int], ...]
+    near: _TermSet
     within: int
     percent: bool
 
@@ -418,12 +455,12 @@ class _Compiler:
         tid = term.id
         if term.kind == "regex":
             def rx(doc: _Doc) -> bool:
-                return any(_in_scope(doc, i, scope, True) for i in doc.regex_positions(term))
+                return any(_in_scope(doc, i, scope) for i in doc.regex_positions(term))
             return _Node(rx, None, [(term, scope)])
         if scope == TEXT:
             def anywhere(doc: _Doc) -> bool:
                 return tid in doc.found
-            return _Node(anywhere, frozenset({tid}), [(term, scope)])
+            return _Node(anywhere, frozenset({tid}), [(term, scope)], plain=True)
         in_title = scope == TITLE
 
         def scoped(doc: _Doc) -> bool:
@@ -434,13 +471,20 @@ class _Compiler:
     def _any(nodes: list[_Node]) -> _Node:
         if len(nodes) == 1:
             return nodes[0]
-        preds = tuple(n.pred for n in nodes)
         need: frozenset[int] | None = frozenset()
         for n in nodes:
             need = None if need is None or n.need is None else need | n.need
+        # Plain terms anywhere in the item are one set test, however long the list.
+        plain = frozenset(n.positive[0][0].id for n in nodes if n.plain)
+        others = tuple(n.pred for n in nodes if not n.plain)
 
         def pred(doc: _Doc) -> bool:
-            return any(p(doc) for p in preds)
+            if not plain.isdisjoint(doc.found):
+                return True
+            for p in others:  # noqa: SIM110 - a loop is faster than any() over a generator here
+                if p(doc):
+                    return True
+            return False
         return _Node(pred, need, [t for n in nodes for t in n.positive])
 
     @staticmethod
@@ -454,7 +498,13 @@ class _Compiler:
             pred = preds[0]
         else:
             def pred(doc: _Doc) -> bool:
-                return all(p(doc) for p in preds) and not any(n(doc) for n in negs)
+                for p in preds:
+                    if not p(doc):
+                        return False
+                for n in negs:  # noqa: SIM110 - as in _any, the hot path avoids generators
+                    if n(doc):
+                        return False
+                return True
         return _Node(pred, need, [t for n in parts for t in n.positive])
 
     # indicators
@@ -473,14 +523,14 @@ class _Compiler:
         if ind.value is not None:
             near = [t for i, w in enumerate(ind.value.near)
                     for t in self.term_group(w, (*path, "value", "near", i))]
-            value = _ValueRule(tuple((t, TEXT) for t in near), ind.value.within,
+            value = _ValueRule(_TermSet((t, TEXT) for t in near), ind.value.within,
                                ind.value.unit == "percent")
         labels = []
         for name, clause in ind.labels.items():
             label_node = self.clause(clause, (*path, "labels", name), TEXT)
             if label_node is not None:
                 labels.append((name, label_node.pred))
-        rule = IndicatorRule(ind.id, ind.title, node.pred, tuple(dict.fromkeys(node.positive)),
+        rule = IndicatorRule(ind.id, ind.title, node.pred, _TermSet(node.positive),
                              value, tuple(labels))
         return rule, node.need
 
@@ -491,7 +541,7 @@ def _similar(a: str, b: str) -> bool:
     return difflib.SequenceMatcher(None, a, b).ratio() >= 0.6
 
 
-def _in_scope(doc: _Doc, token_index: int, scope: int, is_token: bool) -> bool:
+def _in_scope(doc: _Doc, token_index: int, scope: int) -> bool:
     if scope == TEXT:
         return True
     title_words = doc.norm.count(" ", 0, doc.sep)
@@ -501,7 +551,7 @@ def _in_scope(doc: _Doc, token_index: int, scope: int, is_token: bool) -> bool:
 def _positions(doc: _Doc, term: _Term, scope: int) -> list[int]:
     """Token indices where `term` occurs within `scope`."""
     if term.kind == "regex":
-        return [i for i in doc.regex_positions(term) if _in_scope(doc, i, scope, True)]
+        return [i for i in doc.regex_positions(term) if _in_scope(doc, i, scope)]
     out = []
     for pos in doc.found.get(term.id, ()):
         if scope == TEXT or (pos < doc.sep) == (scope == TITLE):
@@ -635,30 +685,25 @@ def _verify_phrase(doc: _Doc, anchor_pos: int, offset: int,
 def _extract_value(doc: _Doc, spec: _ValueRule) -> float | None:
     """The number written nearest to the value's terms, preferring levels ("to 21%") over
     changes ("by 2 points")."""
-    anchors = sorted({i for term, scope in spec.near for i in _positions(doc, term, scope)})
+    anchors = sorted({i for i, _ in spec.near.occurrences(doc)})
     if not anchors:
         return None
-    title_f, summary_f = doc.folded_fields()
-    title_words = doc.norm.count(" ", 0, doc.sep)
     best: tuple[int, int, float] | None = None
-    pattern = _PERCENT if spec.percent else _NUMBER
-    for offset, text in ((0, title_f), (title_words + 1, summary_f)):
-        for m in pattern.finditer(text):
-            index = offset + len(WORD.findall(text, 0, m.start()))
-            distance = min(abs(index - a) for a in anchors)
-            if distance > spec.within:
-                continue
-            before = WORD.findall(text, max(0, m.start() - 24), m.start())[-2:]
-            if before and before[-1] in _DELTA_WORDS:
-                rank = 2
-            elif any(b in _LEVEL_WORDS for b in before):
-                rank = 0
-            else:
-                rank = 1
-            number = float(m.group(1).replace(",", "."))
-            candidate = (rank, distance, number)
-            if best is None or candidate[:2] < best[:2]:
-                best = candidate
+    tokens = doc.tokens
+    for index, m in doc.field_matches(_PERCENT if spec.percent else _NUMBER):
+        distance = min(abs(index - a) for a in anchors)
+        if distance > spec.within:
+            continue
+        before = tokens[max(0, index - 2):index]
+        if before and before[-1] in _DELTA_WORDS:
+            rank = 2
+        elif any(b in _LEVEL_WORDS for b in before):
+            rank = 0
+        else:
+            rank = 1
+        number = float(m.group(1).replace(",", "."))
+        if best is None or (rank, distance) < best[:2]:
+            best = (rank, distance, number)
     return best[2] if best else None
 
 
@@ -739,8 +784,7 @@ def _evidence_words(doc: _Doc, rule: IndicatorRule) -> tuple[str, ...]:
     """The entry's words that the rule's positive terms found, in reading order, once each."""
     found = sorted(
         (index, -term.width, doc.original_words(index, term.width))
-        for term, scope in rule.positive
-        for index in _positions(doc, term, scope)
+        for index, term in rule.positive.occurrences(doc)
     )
     return tuple(dict.fromkeys(words for _, _, words in found))
 
