@@ -525,11 +525,20 @@ class _Compiler:
                     for t in self.term_group(w, (*path, "value", "near", i))]
             value = _ValueRule(_TermSet((t, TEXT) for t in near), ind.value.within,
                                ind.value.unit == "percent")
-        labels = []
+        # The title states the decision; the summary often recalls earlier ones ("after
+        # raising it in July"). So a label found in the title wins over one found only in the
+        # summary, and within each, the first label in file order.
+        in_title: list[tuple[str, Pred]] = []
+        anywhere: list[tuple[str, Pred]] = []
         for name, clause in ind.labels.items():
             label_node = self.clause(clause, (*path, "labels", name), TEXT)
-            if label_node is not None:
-                labels.append((name, label_node.pred))
+            if label_node is None:
+                continue
+            title_node = self.clause(clause, (*path, "labels", name), TITLE)
+            if title_node is not None:
+                in_title.append((name, title_node.pred))
+            anywhere.append((name, label_node.pred))
+        labels = in_title + anywhere
         rule = IndicatorRule(ind.id, ind.title, node.pred, _TermSet(node.positive),
                              value, tuple(labels))
         return rule, node.need

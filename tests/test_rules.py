@@ -221,6 +221,13 @@ def test_value_extracts_the_new_rate_and_labels_the_direction(
     assert (hit.value, hit.label) == (value, label)
 
 
+def test_a_label_in_the_title_wins_over_one_in_the_summary(tmp_path: Path) -> None:
+    rules = one(tmp_path, '["key rate", "ключев* ставк*"]', extra=KEY_RATE)
+    (hit,) = rules.match_text("ЦБ снизил ключевую ставку до 16,5%",
+                              "Регулятор повысил прогноз инфляции")
+    assert hit.label == "cut"
+
+
 def test_a_number_far_from_the_value_terms_is_not_taken(tmp_path: Path) -> None:
     rules = one(tmp_path, '["key rate"]', extra=KEY_RATE)
     (hit,) = rules.match_text(
