@@ -15,6 +15,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Annotated, Any, Literal
+from xml.etree import ElementTree
 
 import yaml
 from pydantic import (
@@ -474,6 +475,46 @@ def _check_unique(items: list[Any], kind: str, path: str, source: Source,
     return kept
 
 
+def _slug(text: str) -> str:
+    return re.sub(r"[^a-z0-9]+", "-", text.lower()).strip("-")[:60] or "feed"
+
+
+def _expand_opml(feeds: list[tuple[int, Feed]], path: Path, source: Source,
+                 problems: list[Problem]) -> list[tuple[int, Feed]]:
+    """Replace each `opml:` entry by the feeds its file lists, ids made from their titles."""
+    out: list[tuple[int, Feed]] = []
+    for index, feed in feeds:
+        if not feed.opml:
+            out.append((index, feed))
+            continue
+        opml_path = (path.parent / feed.opml)
+        try:
+            tree = ElementTree.parse(opml_path)
+        except OSError as exc:
+            problems.append(source.at(("feeds", index, "opml"), f"cannot read OPML file "
+                                      f"{feed.opml}: {(exc.strerror or str(exc)).lower()}"))
+            continue
+        except ElementTree.ParseError as exc:
+            problems.append(source.at(("feeds", index, "opml"),
+                                      f"OPML file {feed.opml} is not valid XML: {exc}"))
+            continue
+        taken: set[str] = set()
+        for outline in tree.iter("outline"):
+            url = outline.get("xmlUrl")
+            if not url or not re.match(r"^https?://", url):
+                continue
+            title = outline.get("title") or outline.get("text") or url
+            base = _slug(feed.id + "-" + title if feed.id else title)
+            feed_id, n = base, 2
+            while feed_id in taken:
+                feed_id, n = f"{base}-{n}", n + 1
+            taken.add(feed_id)
+            out.append((index, Feed(id=feed_id, url=url, title=title,
+                                    reliability=feed.reliability, every=feed.every,
+                                    language=feed.language)))
+    return out
+
+
 LIST_REF = re.compile(r"\$([A-Za-z0-9_-]+)")
 
 
@@ -535,8 +576,8 @@ def parse(path: Path | str) -> tuple[Config | None, list[Problem]]:
                   if (s := _validate(Indicator, raw, ("indicators", i), source, problems))
                   is not None]
 
-    feeds = _check_unique([(i, f) for i, f in feeds if f.id], "feed", "feeds", source,
-                          problems) + [(i, f) for i, f in feeds if not f.id]
+    feeds = _check_unique(_expand_opml(feeds, path, source, problems), "feed", "feeds", source,
+                          problems)
     scenarios = _check_unique(scenarios, "scenario", "scenarios", source, problems)
     indicators = _check_unique(indicators, "indicator", "indicators", source, problems)
 

@@ -239,3 +239,30 @@ def test_check_summarises_a_valid_file(
 def test_an_unknown_command_is_a_usage_error(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["frobnicate"]) == 2
     assert "invalid choice: 'frobnicate'" in capsys.readouterr().err
+
+
+def test_an_opml_file_brings_in_its_feeds(tmp_path: Path) -> None:
+    (tmp_path / "mine.opml").write_text(
+        """<?xml version="1.0"?><opml version="2.0"><head><title>x</title></head><body>
+        <outline text="Russia"><outline text="Meduza in English" type="rss"
+          xmlUrl="https://meduza.io/rss/en/all"/>
+        <outline title="Local file" xmlUrl="file:///etc/passwd"/>
+        <outline text="Meduza in English" xmlUrl="https://example.org/other.xml"/></outline>
+        </body></opml>""",
+        encoding="utf-8",
+    )
+    path = tmp_path / "indicators.yaml"
+    path.write_text("version: 1\nfeeds:\n  - {opml: mine.opml, reliability: B}\n"
+                    "  - {id: wire, url: 'https://example.org/rss'}\n", encoding="utf-8")
+    feeds = load(path).rules.config.feeds
+    assert [(f.id, f.url, f.reliability) for f in feeds] == [
+        ("meduza-in-english", "https://meduza.io/rss/en/all", "B"),
+        ("meduza-in-english-2", "https://example.org/other.xml", "B"),
+        ("wire", "https://example.org/rss", None),
+    ]
+
+
+def test_a_missing_opml_file_is_a_located_problem(tmp_path: Path) -> None:
+    assert problems_in(tmp_path, "version: 1\nfeeds:\n  - {opml: gone.opml}\n") == [
+        "indicators.yaml:3:12: cannot read OPML file gone.opml: no such file or directory"
+    ]
