@@ -229,6 +229,17 @@ class Indicator(_Strict):
     """Items the rule must and must not match; `monitor check` runs them."""
 
 
+class Polling(_Strict):
+    """How politely and how widely the poller fetches."""
+
+    host_interval: float = Field(default=1.0, ge=0)
+    """Seconds between two requests to one host (politeness); 0 turns it off."""
+    concurrency: int = Field(default=16, ge=1, le=256)
+    """How many feeds are fetched at once."""
+    timeout: float = Field(default=20.0, gt=0)
+    """Seconds a whole fetch may take, body included."""
+
+
 class Alerts(_Strict):
     """Who hears about alerts."""
 
@@ -253,6 +264,8 @@ class RootFile(_Strict):
     """The warning signs."""
     alerts: Alerts = Field(default_factory=Alerts)
     """Alert delivery."""
+    polling: Polling = Field(default_factory=Polling)
+    """Fetching politeness and limits."""
 
 
 @dataclass
@@ -291,6 +304,7 @@ class Config:
     scenarios: list[Scenario]
     indicators: list[Indicator]
     alerts: Alerts
+    polling: Polling
     indicator_paths: dict[str, Path_]
     """Indicator id -> its path in the document, to locate problems found later."""
 
@@ -560,7 +574,7 @@ def parse(path: Path | str) -> tuple[Config | None, list[Problem]]:
         # Keep going with the sections that are well-formed, so every problem is reported.
         safe = {k: root_data[k] for k in ("feeds", "scenarios", "indicators")
                 if isinstance(root_data.get(k), list)}
-        for k in ("lists", "defaults", "alerts"):
+        for k in ("lists", "defaults", "alerts", "polling"):
             try:
                 RootFile.model_validate({k: root_data[k]})
                 safe[k] = root_data[k]
@@ -637,6 +651,7 @@ def parse(path: Path | str) -> tuple[Config | None, list[Problem]]:
         scenarios=[s for _, s in scenarios],
         indicators=[ind for _, ind in indicators],
         alerts=root.alerts,
+        polling=root.polling,
         indicator_paths={ind.id: ("indicators", i) for i, ind in indicators},
     )
     return config, problems
