@@ -75,6 +75,10 @@ class Defaults(_Strict):
     reliability: Literal["A", "B", "C", "D", "E", "F"] = "C"
     """Admiralty source-reliability grade: A completely reliable ... E unreliable, F cannot be
     judged."""
+    scale: float = Field(default=6.0, gt=0)
+    """Evidence at which a scenario's level reaches 63 of 100 (see docs/scoring.md)."""
+    hysteresis: float = Field(default=10.0, ge=0)
+    """An alert ends only when the level falls this many points below the alert level."""
 
 
 class Feed(_Strict):

@@ -1,0 +1,288 @@
+"""Scores: the properties every number on screen must keep, and the model's exact arithmetic."""
+
+from __future__ import annotations
+
+import math
+import random
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from monitor.indicators import Config, parse
+from monitor.scoring import (
+    Evidence,
+    Settings,
+    alert_state,
+    level_of,
+    poisson_tail,
+    round_points,
+    score,
+    settings_for,
+    surges,
+    view,
+)
+
+NOW = datetime(2025, 12, 5, 12, 0, tzinfo=UTC)
+
+RULES = """\
+version: 1
+defaults: {half_life: 14d, scale: 6, alert: 60, hysteresis: 10}
+feeds:
+  - {id: wire, url: "https://example.org/a", reliability: A}
+  - {id: paper, url: "https://example.org/b", reliability: B}
+  - {id: blog, url: "https://example.org/c", reliability: D}
+scenarios:
+  - {id: crisis, title: Crisis, question: Is it a crisis}
+  - id: fracture
+    title: Fracture
+    question: Is the elite splitting
+    half_life: 7d
+    convergence: {indicators: 2, within: 14d}
+indicators:
+  - {id: sign, title: Sign, weight: {crisis: 2, fracture: 1}, match: [sign]}
+  - {id: calm, title: Calm, weight: {crisis: -1}, match: [calm]}
+  - id: rate
+    title: Rate
+    weight: {crisis: 1}
+    match: [rate]
+    labels: {hike: [hike], cut: [cut]}
+    conditions:
+      - {when: {label: hike, value_at_least: 18}, weight: {crisis: 3}}
+      - {when: {label: cut}, weight: {crisis: -1}}
+  - {id: other, title: Other, weight: {fracture: 2}, match: [other]}
+"""
+
+
+def load_config(tmp_path: Path) -> Config:
+    path = tmp_path / "indicators.yaml"
+    path.write_text(RULES, encoding="utf-8")
+    config, problems = parse(path)
+    assert config is not None and not problems
+    return config
+
+
+@pytest.fixture(scope="module")
+def config(tmp_path_factory: pytest.TempPathFactory) -> Config:
+    return load_config(tmp_path_factory.mktemp("rules"))
+
+
+def ev(entry: int, indicator: str = "sign", source: str = "paper", cluster: int | None = None,
+       days: float = 0.0, version: str = "", value: float | None = None,
+       label: str | None = None) -> Evidence:
+    return Evidence(entry, indicator, source, entry if cluster is None else cluster,
+                    NOW - timedelta(days=days), version or f"v{entry}", value, label)
+
+
+def crisis(config: Config, evidence: list[Evidence], now: datetime = NOW,
+           false_hits: frozenset[tuple[int, str]] = frozenset()) -> float:
+    return score("crisis", evidence, config, now, settings_for(config), false_hits).evidence
+
+
+# --- the model's arithmetic -------------------------------------------------------------------
+
+
+def test_one_fresh_report_counts_weight_times_reliability(config: Config) -> None:
+    result = score("crisis", [ev(1, source="paper")], config, NOW, settings_for(config))
+    assert result.evidence == pytest.approx(2 * 0.8)
+    assert result.level == pytest.approx(100 * (1 - math.exp(-1.6 / 6)))
+
+
+def test_evidence_halves_every_half_life(config: Config) -> None:
+    assert crisis(config, [ev(1, days=14)]) == pytest.approx(0.8)
+    assert crisis(config, [ev(1, days=28)]) == pytest.approx(0.4)
+
+
+def test_independent_sources_of_one_story_corroborate_with_diminishing_returns(
+    config: Config,
+) -> None:
+    one = crisis(config, [ev(1, source="paper", cluster=9)])
+    two = crisis(config, [ev(1, source="paper", cluster=9), ev(2, source="blog", cluster=9)])
+    assert two == pytest.approx(2 * (1 - (1 - 0.8) * (1 - 0.4)))
+    assert one < two < 2 * one
+
+
+def test_copies_of_one_wording_add_nothing_and_the_first_stands(config: Config) -> None:
+    first = ev(1, source="blog", cluster=9, version="same", days=1)
+    copy = ev(2, source="wire", cluster=9, version="same", days=0.5)
+    assert crisis(config, [first, copy]) == crisis(config, [first])
+
+
+def test_hits_marked_false_do_not_count(config: Config) -> None:
+    assert crisis(config, [ev(1), ev(2)], false_hits=frozenset({(2, "sign")})) == (
+        crisis(config, [ev(1)]))
+
+
+def test_conditions_weigh_values_and_labels(config: Config) -> None:
+    hike = crisis(config, [ev(1, "rate", value=21, label="hike")])
+    small_hike = crisis(config, [ev(1, "rate", value=12, label="hike")])
+    cut = crisis(config, [ev(1, "rate", value=16.5, label="cut")])
+    assert (hike, small_hike, cut) == pytest.approx((3 * 0.8, 1 * 0.8, -1 * 0.8))
+
+
+def test_future_and_ancient_evidence_is_ignored(config: Config) -> None:
+    assert crisis(config, [ev(1, days=-1), ev(2, days=141)]) == 0
+
+
+def test_the_level_is_bounded_and_zero_without_support() -> None:
+    assert level_of(0, 6) == 0
+    assert level_of(-3, 6) == 0
+    assert level_of(1e9, 6) == 100.0
+    assert level_of(6, 6) == pytest.approx(63.212, abs=1e-3)
+
+
+def test_points_add_up_exactly_to_the_level_shown(config: Config) -> None:
+    evidence = [ev(i, random.Random(i).choice(["sign", "calm", "rate"]),
+                   random.Random(i).choice(["wire", "paper", "blog"]), days=i / 3,
+                   label="hike", value=20) for i in range(40)]
+    result = score("crisis", evidence, config, NOW, settings_for(config))
+    assert math.fsum(s.points for s in result.stories) == pytest.approx(result.level)
+    shown = round_points(result.stories, result.level)
+    assert round(sum(shown), 1) == round(result.level, 1)
+
+
+# --- properties ----------------------------------------------------------------------------
+
+SOURCES = st.sampled_from(["wire", "paper", "blog"])
+
+
+@st.composite
+def evidence_lists(draw: st.DrawFn, indicators: tuple[str, ...] = ("sign", "calm", "rate")
+                   ) -> list[Evidence]:
+    n = draw(st.integers(0, 12))
+    out = []
+    for i in range(n):
+        out.append(Evidence(
+            entry=i + 1,
+            indicator=draw(st.sampled_from(indicators)),
+            source=draw(SOURCES),
+            cluster=draw(st.integers(1, 6)),
+            when=NOW - timedelta(hours=draw(st.integers(0, 24 * 60))),
+            version=f"v{draw(st.integers(1, 8))}",
+            value=draw(st.sampled_from([None, 12.0, 21.0])),
+            label=draw(st.sampled_from([None, "hike", "cut"])),
+        ))
+    return out
+
+
+def supporting(config: Config) -> st.SearchStrategy[list[Evidence]]:
+    return evidence_lists(("sign",))
+
+
+def new_hit(base: list[Evidence], indicator: str, draw: st.DrawFn) -> Evidence:
+    return Evidence(
+        entry=1000 + len(base), indicator=indicator, source=draw(SOURCES),
+        cluster=draw(st.integers(1, 8)),
+        when=NOW - timedelta(hours=draw(st.integers(0, 24 * 60))),
+        version=f"new{len(base)}")
+
+
+@settings(max_examples=200, deadline=None)
+@given(base=evidence_lists(), data=st.data())
+def test_more_supporting_evidence_never_lowers_a_score(
+    config: Config, base: list[Evidence], data: st.DataObject
+) -> None:
+    added = new_hit(base, "sign", data.draw)
+    assert crisis(config, [*base, added]) >= crisis(config, base) - 1e-12
+
+
+@settings(max_examples=200, deadline=None)
+@given(base=evidence_lists(), data=st.data())
+def test_evidence_against_never_raises_a_score(
+    config: Config, base: list[Evidence], data: st.DataObject
+) -> None:
+    added = new_hit(base, "calm", data.draw)
+    assert crisis(config, [*base, added]) <= crisis(config, base) + 1e-12
+
+
+@settings(max_examples=100, deadline=None)
+@given(base=evidence_lists(("sign",)), hours=st.integers(1, 24 * 90))
+def test_decay_is_monotone(config: Config, base: list[Evidence], hours: int) -> None:
+    later = NOW + timedelta(hours=hours)
+    assert crisis(config, base, later) <= crisis(config, base) + 1e-12
+
+
+@settings(max_examples=200, deadline=None)
+@given(base=evidence_lists(), data=st.data())
+def test_duplicating_a_story_across_feeds_does_not_inflate_it(
+    config: Config, base: list[Evidence], data: st.DataObject
+) -> None:
+    if not base:
+        return
+    original = data.draw(st.sampled_from(base))
+    copy = Evidence(5000, original.indicator, data.draw(SOURCES), original.cluster,
+                    original.when + timedelta(minutes=data.draw(st.integers(0, 600))),
+                    original.version, original.value, original.label)
+    assert crisis(config, [*base, copy]) == pytest.approx(crisis(config, base))
+
+
+@settings(max_examples=200, deadline=None)
+@given(base=evidence_lists(), data=st.data())
+def test_marking_a_hit_false_removes_exactly_its_contribution(
+    config: Config, base: list[Evidence], data: st.DataObject
+) -> None:
+    lone = Evidence(7000, data.draw(st.sampled_from(["sign", "calm", "rate"])),
+                    data.draw(SOURCES), 7000, NOW - timedelta(hours=data.draw(st.integers(0, 999))),
+                    "lone", 21.0, "hike")
+    with_it = score("crisis", [*base, lone], config, NOW, settings_for(config))
+    (story,) = [s for s in with_it.stories if s.cluster == 7000] or [None]
+    marked = crisis(config, [*base, lone], false_hits=frozenset({(7000, lone.indicator)}))
+    contribution = story.evidence if story else 0.0
+    assert marked == pytest.approx(with_it.evidence - contribution, abs=1e-9)
+    assert marked == pytest.approx(crisis(config, base), abs=1e-9)
+
+
+@settings(max_examples=100, deadline=None)
+@given(base=evidence_lists(), seed=st.integers())
+def test_the_order_of_ingestion_does_not_matter(
+    config: Config, base: list[Evidence], seed: int
+) -> None:
+    shuffled = list(base)
+    random.Random(seed).shuffle(shuffled)
+    a = score("crisis", base, config, NOW, settings_for(config))
+    b = score("crisis", shuffled, config, NOW, settings_for(config))
+    assert (a.level, a.stories) == (b.level, b.stories)
+
+
+# --- over time -------------------------------------------------------------------------------
+
+
+def test_alert_hysteresis_does_not_flap() -> None:
+    levels = [55, 61, 58, 52, 49, 62]
+    state, seen = False, []
+    for level in levels:
+        state = alert_state(state, level, 60, 10)
+        seen.append(state)
+    assert seen == [False, True, True, True, False, True]
+
+
+def test_convergence_holds_an_alert_until_enough_indicators_fire(config: Config) -> None:
+    strong_one = [ev(i, "other", source="wire", days=0.1) for i in range(10)]
+    alone = view("fracture", strong_one, config, NOW, settings_for(config))
+    assert alone.score.level > 60 and (alone.converged, alone.alert) == (False, False)
+    both = view("fracture", [*strong_one, ev(99, "sign", source="wire")], config, NOW,
+                settings_for(config))
+    assert (both.converged, both.alert) == (True, True)
+
+
+def test_a_burst_over_a_quiet_baseline_is_a_surge() -> None:
+    quiet = [Evidence(i, "sign", "paper", i, NOW - timedelta(days=2 + i * 9)) for i in range(3)]
+    burst = [Evidence(100 + i, "sign", "paper", 100 + i, NOW - timedelta(hours=i)) for i in range(4)]
+    (found,) = surges(["sign"], [*quiet, *burst], NOW, Settings())
+    assert (found.indicator, found.recent, found.baseline) == ("sign", 4, pytest.approx(3 / 28))
+    assert found.p_value == pytest.approx(poisson_tail(4, 3 / 28))
+
+
+def test_a_steady_rate_is_no_surge() -> None:
+    steady = [Evidence(i, "sign", "paper", i, NOW - timedelta(hours=6 * i)) for i in range(120)]
+    assert surges(["sign"], steady, NOW, Settings()) == []
+
+
+def test_changes_compare_with_the_level_a_day_and_a_week_ago(config: Config) -> None:
+    result = view("crisis", [ev(1, days=0.5), ev(2, days=3)], config, NOW, settings_for(config))
+    day_ago = score("crisis", [ev(2, days=3)], config, NOW - timedelta(days=1),
+                    settings_for(config))
+    assert result.change_24h == pytest.approx(result.score.level - day_ago.level)
+    assert result.change_7d == pytest.approx(result.score.level)
