@@ -269,7 +269,8 @@ def test_convergence_holds_an_alert_until_enough_indicators_fire(config: Config)
 
 def test_a_burst_over_a_quiet_baseline_is_a_surge() -> None:
     quiet = [Evidence(i, "sign", "paper", i, NOW - timedelta(days=2 + i * 9)) for i in range(3)]
-    burst = [Evidence(100 + i, "sign", "paper", 100 + i, NOW - timedelta(hours=i)) for i in range(4)]
+    burst = [Evidence(100 + i, "sign", "paper", 100 + i, NOW - timedelta(hours=i))
+             for i in range(4)]
     (found,) = surges(["sign"], [*quiet, *burst], NOW, Settings())
     assert (found.indicator, found.recent, found.baseline) == ("sign", 4, pytest.approx(3 / 28))
     assert found.p_value == pytest.approx(poisson_tail(4, 3 / 28))
