@@ -287,3 +287,43 @@ def test_changes_compare_with_the_level_a_day_and_a_week_ago(config: Config) -> 
                     settings_for(config))
     assert result.change_24h == pytest.approx(result.score.level - day_ago.level)
     assert result.change_7d == pytest.approx(result.score.level)
+
+
+def test_the_worked_example_of_docs_scoring_md(tmp_path: Path) -> None:
+    path = tmp_path / "indicators.yaml"
+    path.write_text(
+        "version: 1\ndefaults: {half_life: 14d, scale: 6}\nfeeds:\n"
+        "  - {id: wire, url: 'https://example.org/wire', reliability: B}\n"
+        "  - {id: desk, url: 'https://example.org/desk', reliability: A}\n"
+        "  - {id: state-tv, url: 'https://example.org/tv', reliability: D}\n"
+        "scenarios: [{id: elite-fracture, title: E, question: Q}]\nindicators:\n"
+        "  - {id: elite-resignation, title: R, weight: {elite-fracture: 3}, match: [r]}\n"
+        "  - {id: milblogger-dissent, title: M, weight: {elite-fracture: 1}, match: [m]}\n"
+        "  - {id: leaked-conversation, title: L, weight: {elite-fracture: 2}, match: [l]}\n",
+        encoding="utf-8")
+    config, _ = parse(path)
+    assert config is not None
+    day = timedelta(days=1)
+    evidence = [
+        Evidence(1, "elite-resignation", "wire", 1, NOW - 2 * day, "a"),
+        Evidence(2, "elite-resignation", "desk", 1, NOW - day, "b"),
+        Evidence(3, "milblogger-dissent", "state-tv", 3, NOW - 7 * day, "c"),
+        Evidence(4, "milblogger-dissent", "wire", 3, NOW - 6 * day, "c"),
+        Evidence(5, "leaked-conversation", "wire", 5, NOW - 3 * day, "d"),
+    ]
+    result = score("elite-fracture", evidence, config, NOW, settings_for(config),
+                   frozenset({(5, "leaked-conversation")}))
+    resignation, milbloggers = result.stories
+    assert round(resignation.strength, 6) == 0.973590
+    assert round(resignation.evidence, 6) == 2.920770
+    assert (round(milbloggers.evidence, 6), milbloggers.copies) == (0.282843, 1)
+    assert round(result.evidence, 6) == 3.203613
+    assert round(result.level, 1) == 41.4
+    assert round_points(result.stories, result.level) == [37.7, 3.7]
+    unmarked = score("elite-fracture", evidence, config, NOW, settings_for(config))
+    assert round(unmarked.level, 1) == 53.4
+    doc = Path(__file__).resolve().parents[1] / "docs" / "scoring.md"
+    text = doc.read_text(encoding="utf-8")
+    for figure in ("0.973590", "2.920770", "0.282843", "3.203613", "**41.4**", "**37.7**",
+                   "**3.7**", "53.4"):
+        assert figure in text
