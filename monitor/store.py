@@ -1,0 +1,1329 @@
+"""The database: tables, engine and every query (the only user of sqlmodel and sqlalchemy).
+
+One SQLite file in the user data directory by default (WAL journal, 10 s busy timeout,
+foreign keys on, synchronous=NORMAL); `postgresql+psycopg://...` for a team sharing feeds.
+Every public write is one transaction, and nothing is cached or deferred: a killed process
+loses nothing it committed and leaves nothing half-written. On SQLite, writes open with
+`BEGIN IMMEDIATE` so two writers queue on the busy timeout instead of failing on a lock
+upgrade. Every datetime crosses this boundary timezone-aware (naive ones are refused as a
+programming error) and comes back in UTC. Nothing here reads the clock: `now` is an argument.
+
+API
+    Store.open(url=None) -> Store     None: monitor.db in platformdirs.user_data_dir("monitor");
+                                      a bare path means a SQLite file; postgresql:// and
+                                      postgres:// mean postgresql+psycopg://. Creates the tables
+                                      on first open; StoreError (one sentence, password masked)
+                                      if unreachable, unwritable or newer than this code.
+    store.url, store.close(), `with Store.open(...) as store:`
+
+    Configuration and polling state (one row per feed id):
+    sync_sources(feeds) -> SourceSync        create/update id, url or path, title; keep polling
+                                             state; feeds gone from config become inactive
+    ingest(source_id, entries, hits_by_entry_id, fingerprint, now, Polled(...)) -> IngestReport
+    record_not_modified(source_id, now, next_due_at, *, etag, last_modified, redirect_url,
+                        not_before)
+    record_failure(source_id, now, error, kind, next_due_at, *, not_before)
+    lease_due(worker_id, now, limit, lease_seconds) -> list[SourceState]
+    lease(source_ids, worker_id, now, lease_seconds, force=False) -> list[SourceState]
+    release(source_id, worker_id) -> bool
+    source_states() / source_state(id) -> SourceState
+
+    Evidence:
+    entries(source=, since=, until=, limit=, newest_first=) -> list[StoredEntry]
+    iter_entries(batch_size, source=) -> Iterator[list[StoredEntry]]     (by pk, short reads)
+    entry_by_pk(pk) / entries_by_pk(pks)
+    hits_since(since, until=, indicators=) -> list[StoredHit];  hits_for(entry_pks)
+    stale_entries(fingerprint, batch_size) -> Iterator[list[StoredEntry]]
+    replace_hits([(entry_pk, hits), ...], fingerprint)
+    counts() -> StoreCounts;  rules_fingerprint() -> str | None;  schema_version() -> int
+
+Ingest, in one transaction per poll
+    Entries are keyed by (source, Entry.id); repeats of an id within one poll collapse to the
+    first. A re-polled unchanged entry writes nothing. An entry whose title or summary changed
+    is updated in place (same pk, same first_seen) and its hits replaced; a change of link,
+    guid, date or language alone updates the row and keeps the hits. Hits are (entry,
+    indicator) unique; a second hit for one indicator in one entry is dropped. An entry absent
+    from `hits_by_entry_id` has no hits. Every entry written records the rules fingerprint its
+    hits came from (`hits_fingerprint`), so an entry with no hits is not re-matched forever;
+    an unchanged entry stored under another fingerprint gets the fresh hits it was given.
+
+Clusters (one story carried by several feeds, counted once by scoring)
+    A new entry joins the cluster of the nearest entry (fewest differing bits of
+    `clusters.simhash`, then the oldest cluster) that comes from another source, is `near`
+    it, and counts from within CLUSTER_WINDOW (3 days) of it; candidates come from the four
+    indexed band columns. A cluster holds at most one entry per source: near-identical entries
+    of one feed under different keys stay apart, because a feed repeating itself is a
+    templated series (daily bulletins, one headline per captured village), not syndication.
+    Otherwise the entry starts its own cluster, whose id is its own pk. Clusters are decided
+    when an entry is first seen; an edit keeps its cluster. Two near entries ingested at the
+    same moment by two workers may both start clusters.
+
+Polling state
+    The store records what happened and what the caller decided (next_due_at, not_before);
+    it never computes schedules. A permanent redirect must be reported REDIRECT_CONFIRMATIONS
+    times in a row before `url` follows it (`configured_url` keeps the configured one); a
+    successful fetch without it resets the count, a not-modified poll without it keeps it.
+    Recording any poll outcome ends the source's lease. Leases let several pollers share
+    feeds: `lease_due` picks active sources that are due (next_due_at and not_before_at
+    passed or unset; never-polled first, then most overdue) and hold no live lease (a killed
+    worker's lease simply expires; a worker is not handed its own live lease twice), and
+    leases them in one transaction: `FOR UPDATE SKIP LOCKED` on PostgreSQL, `BEGIN IMMEDIATE`
+    on SQLite.
+
+Storage notes: `entry.simhash` is the signed int64 key of `monitor.clusters`; `entry.when_at`
+is published-else-first-seen (`Entry.when`), indexed for time ranges; `hit.terms` is a JSON
+list. Re-matching writes hits in bulk (one DELETE per 500 entries, one executemany INSERT),
+never an ORM object per row.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any, Protocol, TypeVar, cast
+
+import platformdirs
+from sqlalchemy import (
+    BigInteger,
+    Connection,
+    DateTime,
+    Dialect,
+    Engine,
+    Index,
+    Row,
+    Table,
+    Text,
+    TypeDecorator,
+    UniqueConstraint,
+    and_,
+    bindparam,
+    create_engine,
+    delete,
+    event,
+    func,
+    insert,
+    inspect,
+    or_,
+    select,
+    update,
+)
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import ArgumentError, SQLAlchemyError
+from sqlmodel import Field, SQLModel
+
+from monitor import clusters
+from monitor.errors import StoreError
+from monitor.model import Entry, Hit
+
+SCHEMA_VERSION = 1
+CLUSTER_WINDOW = timedelta(days=3)
+REDIRECT_CONFIRMATIONS = 2
+BUSY_TIMEOUT_MS = 10_000
+_MAX_CANDIDATES = 1000
+_CHUNK = 500  # ids per IN (...): far below every SQLite build's bound-parameter limit
+_PG_INIT_LOCK = 0x6D6F6E69  # advisory lock serialising first-open table creation
+
+T = TypeVar("T")
+
+
+# --- column types -----------------------------------------------------------------------
+
+
+class UTCDateTime(TypeDecorator[datetime]):
+    """Aware datetimes in, UTC datetimes out, on SQLite (naive UTC text) and PostgreSQL."""
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None or value.utcoffset() is None:
+            raise ValueError(f"the store takes timezone-aware datetimes, got naive {value!r}")
+        value = value.astimezone(UTC)
+        # SQLite keeps text: naive UTC in one fixed format compares in time order.
+        return value.replace(tzinfo=None) if dialect.name == "sqlite" else value
+
+    def process_result_value(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+# --- tables -------------------------------------------------------------------------------
+
+
+class SourceRow(SQLModel, table=True):
+    __tablename__ = "source"
+
+    id: str = Field(primary_key=True)
+    url: str | None = Field(default=None, sa_type=Text)
+    configured_url: str | None = Field(default=None, sa_type=Text)
+    path: str | None = Field(default=None, sa_type=Text)
+    title: str | None = Field(default=None, sa_type=Text)
+    feed_title: str | None = Field(default=None, sa_type=Text)
+    active: bool = True
+    etag: str | None = Field(default=None, sa_type=Text)
+    last_modified: str | None = Field(default=None, sa_type=Text)
+    last_polled_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    last_success_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    last_error: str | None = Field(default=None, sa_type=Text)
+    last_error_kind: str | None = Field(default=None, sa_type=Text)
+    last_error_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    consecutive_errors: int = 0
+    next_due_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    not_before_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    redirect_url: str | None = Field(default=None, sa_type=Text)
+    redirect_seen: int = 0
+    entry_count: int = 0
+    last_fetched: int = 0
+    lease_owner: str | None = Field(default=None, sa_type=Text)
+    lease_until: datetime | None = Field(default=None, sa_type=UTCDateTime)
+
+
+class EntryRow(SQLModel, table=True):
+    __tablename__ = "entry"
+    __table_args__ = (
+        UniqueConstraint("source", "key", name="uq_entry_source_key"),
+        Index("ix_entry_band0", "band0"),
+        Index("ix_entry_band1", "band1"),
+        Index("ix_entry_band2", "band2"),
+        Index("ix_entry_band3", "band3"),
+        Index("ix_entry_when_at", "when_at"),
+        Index("ix_entry_cluster_id", "cluster_id"),
+    )
+
+    pk: int | None = Field(default=None, primary_key=True)
+    source: str = Field(foreign_key="source.id", sa_type=Text)
+    key: str = Field(sa_type=Text)
+    guid: str | None = Field(default=None, sa_type=Text)
+    link: str | None = Field(default=None, sa_type=Text)
+    title: str = Field(sa_type=Text)
+    summary: str = Field(sa_type=Text)
+    language: str | None = Field(default=None, sa_type=Text)
+    published_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    first_seen_at: datetime = Field(sa_type=UTCDateTime)
+    updated_at: datetime = Field(sa_type=UTCDateTime)
+    when_at: datetime = Field(sa_type=UTCDateTime)
+    content_hash: str = Field(sa_type=Text)
+    simhash: int = Field(sa_type=BigInteger)
+    band0: int
+    band1: int
+    band2: int
+    band3: int
+    cluster_id: int | None = None
+    hits_fingerprint: str | None = Field(default=None, sa_type=Text)
+
+
+class HitRow(SQLModel, table=True):
+    __tablename__ = "hit"
+    __table_args__ = (
+        UniqueConstraint("entry_pk", "indicator", name="uq_hit_entry_indicator"),
+        Index("ix_hit_indicator", "indicator"),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    entry_pk: int = Field(foreign_key="entry.pk", ondelete="CASCADE")
+    indicator: str = Field(sa_type=Text)
+    terms: str = Field(default="[]", sa_type=Text)
+    value: float | None = None
+    label: str | None = Field(default=None, sa_type=Text)
+    fingerprint: str = Field(sa_type=Text)
+
+
+class MetaRow(SQLModel, table=True):
+    __tablename__ = "meta"
+
+    key: str = Field(primary_key=True)
+    value: str = Field(sa_type=Text)
+
+
+_SOURCE = cast(Table, SourceRow.__table__)  # type: ignore[attr-defined]
+_ENTRY = cast(Table, EntryRow.__table__)  # type: ignore[attr-defined]
+_HIT = cast(Table, HitRow.__table__)  # type: ignore[attr-defined]
+_META = cast(Table, MetaRow.__table__)  # type: ignore[attr-defined]
+_TABLES = [_SOURCE, _ENTRY, _HIT, _META]
+
+
+# --- values crossing the boundary --------------------------------------------------------
+
+
+class FeedLike(Protocol):
+    """What `sync_sources` reads from a configured feed (indicators.Feed fits)."""
+
+    @property
+    def id(self) -> str: ...
+
+    @property
+    def url(self) -> str | None: ...
+
+    @property
+    def path(self) -> str | os.PathLike[str] | None: ...
+
+
+@dataclass(frozen=True, slots=True)
+class Polled:
+    """A successful fetch, as `ingest` records it on the source."""
+
+    next_due_at: datetime
+    """When the caller wants the source polled next."""
+    etag: str | None = None
+    last_modified: str | None = None
+    redirect_url: str | None = None
+    """Where a permanent redirect pointed during this fetch, if one did."""
+    not_before: datetime | None = None
+    """A floor the server set on the next poll (max-age, ttl), if any."""
+    feed_title: str | None = None
+    """The feed's own title, shown when the configuration gives none."""
+
+
+@dataclass(frozen=True, slots=True)
+class SourceState:
+    """One feed's configuration and polling state, detached from the database."""
+
+    id: str
+    url: str | None
+    configured_url: str | None
+    path: str | None
+    title: str | None
+    feed_title: str | None
+    active: bool
+    etag: str | None
+    last_modified: str | None
+    last_polled_at: datetime | None
+    last_success_at: datetime | None
+    last_error: str | None
+    last_error_kind: str | None
+    last_error_at: datetime | None
+    consecutive_errors: int
+    next_due_at: datetime | None
+    not_before_at: datetime | None
+    redirect_url: str | None
+    redirect_seen: int
+    entry_count: int
+    last_fetched: int
+    lease_owner: str | None
+    lease_until: datetime | None
+
+    @property
+    def name(self) -> str:
+        """The name to show: the configured title, else the feed's own, else the id."""
+        return self.title or self.feed_title or self.id
+
+
+@dataclass(frozen=True, slots=True)
+class StoredEntry:
+    """An entry as stored: `entry.source` and `entry.first_seen` are filled in."""
+
+    pk: int
+    entry: Entry
+    cluster_id: int
+    first_seen: datetime
+    updated_at: datetime
+    hits_fingerprint: str | None
+
+    @property
+    def when(self) -> datetime:
+        """Published, else first seen: the time the entry counts from."""
+        return self.entry.published or self.first_seen
+
+
+@dataclass(frozen=True, slots=True)
+class StoredHit:
+    """A hit with what scoring needs of its entry: source, cluster and time."""
+
+    entry_pk: int
+    hit: Hit
+    fingerprint: str
+    source: str
+    cluster_id: int
+    when: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class IngestReport:
+    """What one poll's ingest did, entry by entry."""
+
+    new: int
+    updated: int
+    unchanged: int
+    new_pks: tuple[int, ...] = ()
+    updated_pks: tuple[int, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class SourceSync:
+    """How `sync_sources` changed the source table."""
+
+    added: tuple[str, ...] = ()
+    changed: tuple[str, ...] = ()
+    deactivated: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class StoreCounts:
+    sources: int
+    active_sources: int
+    entries: int
+    hits: int
+    clusters: int
+
+
+# --- helpers ------------------------------------------------------------------------------
+
+
+def default_url() -> str:
+    """The SQLite file used when no URL is given."""
+    return f"sqlite:///{Path(platformdirs.user_data_dir('monitor')) / 'monitor.db'}"
+
+
+def _resolve_url(url: str | None) -> str:
+    if url is None:
+        folder = Path(platformdirs.user_data_dir("monitor"))
+        try:
+            folder.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise StoreError(
+                f"Cannot create the data folder {folder} for the database ({exc.strerror})."
+            ) from exc
+        return default_url()
+    if "://" not in url:
+        return f"sqlite:///{Path(url).expanduser()}"
+    for prefix in ("postgresql://", "postgres://"):
+        if url.startswith(prefix):
+            return "postgresql+psycopg://" + url[len(prefix) :]
+    return url
+
+
+def _mask(url: str) -> str:
+    try:
+        return make_url(url).render_as_string(hide_password=True)
+    except ArgumentError:
+        return url
+
+
+def _reason(exc: BaseException) -> str:
+    orig = getattr(exc, "orig", None) or exc
+    lines = [line.strip() for line in str(orig).splitlines() if line.strip()]
+    return (lines[0] if lines else type(orig).__name__).rstrip(".")
+
+
+def _clean(value: str) -> str:
+    # PostgreSQL refuses NUL in text, and neither database stores lone surrogates.
+    if "\x00" in value:
+        value = value.replace("\x00", "")
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        value = value.encode("utf-8", "replace").decode("utf-8")
+    return value
+
+
+def _clean_opt(value: str | None) -> str | None:
+    return None if value is None else _clean(value)
+
+
+def _aware(value: datetime, name: str = "now") -> datetime:
+    if value.tzinfo is None or value.utcoffset() is None:
+        raise ValueError(f"{name} must be timezone-aware, got {value!r}")
+    return value.astimezone(UTC)
+
+
+def _aware_opt(value: datetime | None, name: str) -> datetime | None:
+    return None if value is None else _aware(value, name)
+
+
+def _content_hash(title: str, summary: str) -> str:
+    return hashlib.blake2b(f"{title}\x1f{summary}".encode(), digest_size=16).hexdigest()
+
+
+def _chunks(items: Sequence[T], size: int = _CHUNK) -> Iterator[Sequence[T]]:
+    for start in range(0, len(items), size):
+        yield items[start : start + size]
+
+
+def _terms_json(terms: Sequence[str]) -> str:
+    return json.dumps([_clean(t) for t in terms], ensure_ascii=False)
+
+
+def _unique_hits(hits: Iterable[Hit]) -> list[Hit]:
+    seen: set[str] = set()
+    out = []
+    for hit in hits:
+        if hit.indicator not in seen:
+            seen.add(hit.indicator)
+            out.append(hit)
+    return out
+
+
+def _hit_rows(entry_pk: int, hits: Iterable[Hit], fingerprint: str) -> list[dict[str, Any]]:
+    return [
+        {
+            "entry_pk": entry_pk,
+            "indicator": h.indicator,
+            "terms": _terms_json(h.terms),
+            "value": h.value,
+            "label": h.label,
+            "fingerprint": fingerprint,
+        }
+        for h in _unique_hits(hits)
+    ]
+
+
+def _source_state(row: Row[Any]) -> SourceState:
+    m = row._mapping
+    return SourceState(**{name: m[name] for name in SourceState.__dataclass_fields__})
+
+
+_ENTRY_COLUMNS = [
+    _ENTRY.c.pk,
+    _ENTRY.c.source,
+    _ENTRY.c.key,
+    _ENTRY.c.guid,
+    _ENTRY.c.link,
+    _ENTRY.c.title,
+    _ENTRY.c.summary,
+    _ENTRY.c.language,
+    _ENTRY.c.published_at,
+    _ENTRY.c.first_seen_at,
+    _ENTRY.c.updated_at,
+    _ENTRY.c.cluster_id,
+    _ENTRY.c.hits_fingerprint,
+]
+
+
+def _stored_entry(row: Row[Any]) -> StoredEntry:
+    entry = Entry(
+        id=row.key,
+        title=row.title,
+        summary=row.summary,
+        link=row.link,
+        published=row.published_at,
+        source=row.source,
+        language=row.language,
+        guid=row.guid,
+        first_seen=row.first_seen_at,
+    )
+    return StoredEntry(
+        row.pk, entry, row.cluster_id, row.first_seen_at, row.updated_at, row.hits_fingerprint
+    )
+
+
+_HIT_COLUMNS = [
+    _HIT.c.entry_pk,
+    _HIT.c.indicator,
+    _HIT.c.terms,
+    _HIT.c.value,
+    _HIT.c.label,
+    _HIT.c.fingerprint,
+    _ENTRY.c.source,
+    _ENTRY.c.cluster_id,
+    _ENTRY.c.when_at,
+]
+
+
+def _stored_hit(row: Row[Any]) -> StoredHit:
+    entry_pk, indicator, terms, value, label, fingerprint, source, cluster_id, when = tuple(row)
+    hit = Hit(indicator=indicator, terms=tuple(json.loads(terms)), value=value, label=label)
+    return StoredHit(entry_pk, hit, fingerprint, source, cluster_id, when)
+
+
+def _redirect_values(current: Mapping[str, Any], redirect_url: str | None) -> dict[str, Any]:
+    if redirect_url is None or redirect_url == current["url"]:
+        return {"redirect_url": None, "redirect_seen": 0}
+    seen = current["redirect_seen"] + 1 if current["redirect_url"] == redirect_url else 1
+    if seen >= REDIRECT_CONFIRMATIONS:
+        return {"url": redirect_url, "redirect_url": None, "redirect_seen": 0}
+    return {"redirect_url": redirect_url, "redirect_seen": seen}
+
+
+@dataclass(slots=True)
+class _Incoming:
+    entry: Entry
+    title: str
+    summary: str
+    content_hash: str
+    hits: list[Hit]
+
+
+@dataclass(frozen=True, slots=True)
+class _Candidate:
+    pk: int
+    simhash: int
+    cluster_id: int
+    when: datetime
+
+
+def _text_columns(item: _Incoming) -> dict[str, Any]:
+    key = clusters.simhash(item.title, item.summary)
+    band0, band1, band2, band3 = clusters.bands(key)
+    return {
+        "title": item.title,
+        "summary": item.summary,
+        "content_hash": item.content_hash,
+        "simhash": key,
+        "band0": band0,
+        "band1": band1,
+        "band2": band2,
+        "band3": band3,
+    }
+
+
+# What sync_sources resets when a feed's configured location changes: a new resource.
+_FRESH_LOCATION: dict[str, Any] = {
+    "etag": None,
+    "last_modified": None,
+    "redirect_url": None,
+    "redirect_seen": 0,
+    "next_due_at": None,
+    "not_before_at": None,
+}
+
+_KNOWN_COLUMNS = [
+    _ENTRY.c.pk,
+    _ENTRY.c.key,
+    _ENTRY.c.content_hash,
+    _ENTRY.c.link,
+    _ENTRY.c.guid,
+    _ENTRY.c.published_at,
+    _ENTRY.c.language,
+    _ENTRY.c.first_seen_at,
+    _ENTRY.c.hits_fingerprint,
+]
+
+
+def _sqlite_connect(dbapi_connection: Any, _record: Any) -> None:
+    # Take transaction control from the sqlite3 module so `begin` below decides the mode.
+    dbapi_connection.isolation_level = None
+    cursor = dbapi_connection.cursor()
+    try:
+        cursor.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
+        cursor.execute("PRAGMA journal_mode = WAL")
+        cursor.execute("PRAGMA foreign_keys = ON")
+        cursor.execute("PRAGMA synchronous = NORMAL")
+    finally:
+        cursor.close()
+
+
+def _sqlite_begin(conn: Connection) -> None:
+    mode = conn.get_execution_options().get("monitor_begin", "DEFERRED")
+    conn.exec_driver_sql(f"BEGIN {mode}")
+
+
+# --- the store ------------------------------------------------------------------------------
+
+
+class Store:
+    """A handle on one database; safe to share between threads (one connection per thread)."""
+
+    def __init__(self, engine: Engine, url: str) -> None:
+        self._engine = engine
+        self.url = url
+        """The database URL with any password masked, fit for messages."""
+        self._sqlite = engine.dialect.name == "sqlite"
+
+    # --- opening ----------------------------------------------------------------------------
+
+    @classmethod
+    def open(cls, url: str | None = None) -> Store:
+        """Open (and on first use create) the database at `url`; see the module docstring."""
+        full = _resolve_url(url)
+        masked = _mask(full)
+        try:
+            parsed = make_url(full)
+            if parsed.get_backend_name() == "sqlite":
+                engine = create_engine(parsed, connect_args={"timeout": BUSY_TIMEOUT_MS / 1000})
+                event.listen(engine, "connect", _sqlite_connect)
+                event.listen(engine, "begin", _sqlite_begin)
+            else:
+                engine = create_engine(parsed, pool_pre_ping=True)
+        except (ArgumentError, ImportError, SQLAlchemyError) as exc:
+            raise StoreError(f"Cannot open the database at {masked} ({_reason(exc)}).") from exc
+        store = cls(engine, masked)
+        try:
+            store._prepare()
+        except SQLAlchemyError as exc:
+            engine.dispose()
+            raise StoreError(f"Cannot open the database at {masked} ({_reason(exc)}).") from exc
+        except BaseException:
+            engine.dispose()
+            raise
+        return store
+
+    def _prepare(self) -> None:
+        with self._write() as conn:
+            if not self._sqlite:
+                conn.execute(select(func.pg_advisory_xact_lock(_PG_INIT_LOCK)))
+            if inspect(conn).has_table("meta"):
+                raw = conn.execute(
+                    select(_META.c.value).where(_META.c.key == "schema_version")
+                ).scalar_one_or_none()
+                version = int(raw) if raw is not None else SCHEMA_VERSION
+                if version > SCHEMA_VERSION:
+                    raise StoreError(
+                        f"The database at {self.url} has schema version {version}, newer than "
+                        f"the {SCHEMA_VERSION} this monitor knows; upgrade monitor to use it."
+                    )
+                if version < SCHEMA_VERSION:  # the first schema: no older ones exist yet
+                    raise StoreError(
+                        f"The database at {self.url} has schema version {version}, which this "
+                        f"monitor cannot upgrade to {SCHEMA_VERSION}."
+                    )
+            SQLModel.metadata.create_all(conn, tables=_TABLES)
+            self._put_meta(conn, "schema_version", str(SCHEMA_VERSION), overwrite=False)
+
+    def close(self) -> None:
+        """Close every pooled connection."""
+        self._engine.dispose()
+
+    def __enter__(self) -> Store:
+        return self
+
+    def __exit__(self, *_exc: object) -> None:
+        self.close()
+
+    # --- transactions -----------------------------------------------------------------------
+
+    @contextmanager
+    def _write(self) -> Iterator[Connection]:
+        with self._engine.connect() as conn:
+            if self._sqlite:
+                conn.execution_options(monitor_begin="IMMEDIATE")
+            with conn.begin():
+                yield conn
+
+    @contextmanager
+    def _read(self) -> Iterator[Connection]:
+        with self._engine.connect() as conn, conn.begin():
+            yield conn
+
+    @contextmanager
+    def _guard(self, action: str) -> Iterator[None]:
+        try:
+            yield
+        except SQLAlchemyError as exc:
+            raise StoreError(
+                f"Cannot {action} the database at {self.url} ({_reason(exc)})."
+            ) from exc
+
+    def _insert(self, table: Table) -> Any:
+        dialect = sqlite if self._sqlite else postgresql
+        return dialect.insert(table)
+
+    def _put_meta(self, conn: Connection, key: str, value: str, *, overwrite: bool = True) -> None:
+        stmt = self._insert(_META).values(key=key, value=value)
+        if overwrite:
+            current = conn.execute(select(_META.c.value).where(_META.c.key == key)).scalar()
+            if current == value:  # skip the write: pollers would queue on this one row
+                return
+            stmt = stmt.on_conflict_do_update(index_elements=["key"], set_={"value": value})
+        else:
+            stmt = stmt.on_conflict_do_nothing(index_elements=["key"])
+        conn.execute(stmt)
+
+    # --- sources ----------------------------------------------------------------------------
+
+    def sync_sources(self, feeds: Iterable[FeedLike]) -> SourceSync:
+        """Make the source table match the configured feeds, keeping every polling state."""
+        added: list[str] = []
+        changed: list[str] = []
+        deactivated: list[str] = []
+        with self._guard("write to"), self._write() as conn:
+            rows = {r.id: r._mapping for r in conn.execute(select(_SOURCE))}
+            configured: set[str] = set()
+            for feed in feeds:
+                fid = feed.id
+                configured.add(fid)
+                url = _clean_opt(feed.url)
+                path = None if feed.path is None else _clean(os.fspath(feed.path))
+                title = _clean_opt(cast(str | None, getattr(feed, "title", None)))
+                row = rows.get(fid)
+                if row is None:
+                    conn.execute(insert(_SOURCE).values(**self._new_source(fid, url, path, title)))
+                    added.append(fid)
+                    continue
+                values: dict[str, Any] = {}
+                if row["configured_url"] != url or row["path"] != path:
+                    values.update(configured_url=url, url=url, path=path, **_FRESH_LOCATION)
+                if title is not None and row["title"] != title:
+                    values["title"] = title
+                if not row["active"]:
+                    values["active"] = True
+                if values:
+                    conn.execute(update(_SOURCE).where(_SOURCE.c.id == fid).values(**values))
+                    changed.append(fid)
+            for fid, row in rows.items():
+                if fid not in configured and row["active"]:
+                    conn.execute(update(_SOURCE).where(_SOURCE.c.id == fid).values(active=False))
+                    deactivated.append(fid)
+        return SourceSync(tuple(added), tuple(changed), tuple(deactivated))
+
+    @staticmethod
+    def _new_source(
+        fid: str, url: str | None, path: str | None, title: str | None
+    ) -> dict[str, Any]:
+        return {
+            "id": fid,
+            "url": url,
+            "configured_url": url,
+            "path": path,
+            "title": title,
+            "active": True,
+            "consecutive_errors": 0,
+            "redirect_seen": 0,
+            "entry_count": 0,
+            "last_fetched": 0,
+        }
+
+    def _lock_source(self, conn: Connection, source_id: str) -> Mapping[str, Any]:
+        """The source's row, created if unknown, locked for this transaction."""
+        conn.execute(
+            self._insert(_SOURCE)
+            .values(**self._new_source(source_id, None, None, None))
+            .on_conflict_do_nothing(index_elements=["id"])
+        )
+        query = select(_SOURCE).where(_SOURCE.c.id == source_id).with_for_update()
+        return dict(conn.execute(query).one()._mapping)
+
+    def source_states(self) -> list[SourceState]:
+        """Every source, active or not, by id."""
+        with self._guard("read"), self._read() as conn:
+            rows = conn.execute(select(_SOURCE).order_by(_SOURCE.c.id)).all()
+        return [_source_state(r) for r in rows]
+
+    def source_state(self, source_id: str) -> SourceState | None:
+        with self._guard("read"), self._read() as conn:
+            row = conn.execute(select(_SOURCE).where(_SOURCE.c.id == source_id)).first()
+        return None if row is None else _source_state(row)
+
+    # --- recording polls ----------------------------------------------------------------------
+
+    def record_not_modified(
+        self,
+        source_id: str,
+        now: datetime,
+        next_due_at: datetime,
+        *,
+        etag: str | None = None,
+        last_modified: str | None = None,
+        redirect_url: str | None = None,
+        not_before: datetime | None = None,
+    ) -> None:
+        """A poll that found the feed unchanged (304): a success that brings no entries.
+        Validators given replace the stored ones; None keeps them."""
+        now = _aware(now)
+        with self._guard("write to"), self._write() as conn:
+            current = self._lock_source(conn, source_id)
+            values: dict[str, Any] = {
+                "last_polled_at": now,
+                "last_success_at": now,
+                "consecutive_errors": 0,
+                "next_due_at": _aware(next_due_at, "next_due_at"),
+                "not_before_at": _aware_opt(not_before, "not_before"),
+                "lease_owner": None,
+                "lease_until": None,
+            }
+            if redirect_url is not None:  # a 304 may not say whether it was redirected
+                values.update(_redirect_values(current, redirect_url))
+            if etag is not None:
+                values["etag"] = _clean(etag)
+            if last_modified is not None:
+                values["last_modified"] = _clean(last_modified)
+            conn.execute(update(_SOURCE).where(_SOURCE.c.id == source_id).values(**values))
+
+    def record_failure(
+        self,
+        source_id: str,
+        now: datetime,
+        error: str,
+        kind: str,
+        next_due_at: datetime,
+        *,
+        not_before: datetime | None = None,
+    ) -> None:
+        """A poll that failed: `error` is the sentence to show, `kind` a short class of it
+        (e.g. http, network, parse), `not_before` a server's Retry-After floor."""
+        now = _aware(now)
+        with self._guard("write to"), self._write() as conn:
+            self._lock_source(conn, source_id)
+            conn.execute(
+                update(_SOURCE)
+                .where(_SOURCE.c.id == source_id)
+                .values(
+                    last_polled_at=now,
+                    last_error=_clean(error),
+                    last_error_kind=_clean(kind),
+                    last_error_at=now,
+                    consecutive_errors=_SOURCE.c.consecutive_errors + 1,
+                    next_due_at=_aware(next_due_at, "next_due_at"),
+                    not_before_at=_aware_opt(not_before, "not_before"),
+                    lease_owner=None,
+                    lease_until=None,
+                )
+            )
+
+    def ingest(
+        self,
+        source_id: str,
+        entries: Sequence[Entry],
+        hits_by_entry_id: Mapping[str, Sequence[Hit]],
+        fingerprint: str,
+        now: datetime,
+        outcome: Polled,
+    ) -> IngestReport:
+        """Store one successful poll of a source in one transaction (see the module docstring)."""
+        now = _aware(now)
+        incoming: dict[str, _Incoming] = {}
+        for entry in entries:
+            key = _clean(entry.id)
+            if key in incoming:
+                continue
+            title, summary = _clean(entry.title), _clean(entry.summary)
+            hits = list(hits_by_entry_id.get(entry.id, ()))
+            incoming[key] = _Incoming(entry, title, summary, _content_hash(title, summary), hits)
+
+        with self._guard("write to"), self._write() as conn:
+            current = self._lock_source(conn, source_id)
+            existing: dict[str, Mapping[str, Any]] = {}
+            keys = list(incoming)
+            for chunk in _chunks(keys):
+                query = select(*_KNOWN_COLUMNS).where(
+                    _ENTRY.c.source == source_id, _ENTRY.c.key.in_(chunk)
+                )
+                for row in conn.execute(query):
+                    existing[row.key] = dict(row._mapping)
+
+            new_rows: list[dict[str, Any]] = []
+            row_updates: list[dict[str, Any]] = []
+            rehit: list[tuple[int, list[Hit]]] = []
+            updated_pks: list[int] = []
+            unchanged = 0
+            for key, item in incoming.items():
+                e = item.entry
+                published = None if e.published is None else _aware(e.published, "published")
+                fields = {
+                    "guid": _clean_opt(e.guid),
+                    "link": _clean_opt(e.link),
+                    "language": _clean_opt(e.language),
+                    "published_at": published,
+                }
+                old = existing.get(key)
+                if old is None:
+                    new_rows.append(
+                        {
+                            "source": source_id,
+                            "key": key,
+                            "first_seen_at": now,
+                            "updated_at": now,
+                            "when_at": published or now,
+                            "cluster_id": None,
+                            "hits_fingerprint": fingerprint,
+                            **fields,
+                            **_text_columns(item),
+                        }
+                    )
+                    continue
+                pk = old["pk"]
+                text_changed = old["content_hash"] != item.content_hash
+                meta_changed = any(old[name] != value for name, value in fields.items())
+                if text_changed or meta_changed:
+                    when = published or old["first_seen_at"]
+                    row_updates.append(
+                        {"b_pk": pk, "updated_at": now, "when_at": when, **fields}
+                        | _text_columns(item)
+                    )
+                    updated_pks.append(pk)
+                else:
+                    unchanged += 1
+                if text_changed or old["hits_fingerprint"] != fingerprint:
+                    rehit.append((pk, item.hits))
+
+            if row_updates:
+                names = [k for k in row_updates[0] if k != "b_pk"]
+                conn.execute(
+                    update(_ENTRY)
+                    .where(_ENTRY.c.pk == bindparam("b_pk"))
+                    .values({n: bindparam(f"v_{n}") for n in names}),
+                    [
+                        {f"v_{k}" if k != "b_pk" else k: v for k, v in u.items()}
+                        for u in row_updates
+                    ],
+                )
+            if rehit:
+                self._replace_hits(conn, rehit, fingerprint)
+
+            new_pks: list[int] = []
+            if new_rows:
+                result = conn.execute(
+                    insert(_ENTRY).returning(
+                        _ENTRY.c.pk, _ENTRY.c.key, sort_by_parameter_order=True
+                    ),
+                    new_rows,
+                )
+                pk_by_key = {r.key: r.pk for r in result}
+                new_pks = [pk_by_key[values["key"]] for values in new_rows]
+                hit_rows: list[dict[str, Any]] = []
+                for pk, values in zip(new_pks, new_rows, strict=True):
+                    hit_rows.extend(_hit_rows(pk, incoming[values["key"]].hits, fingerprint))
+                if hit_rows:
+                    conn.execute(insert(_HIT), hit_rows)
+                self._assign_clusters(conn, source_id, new_pks, new_rows)
+
+            conn.execute(
+                update(_SOURCE)
+                .where(_SOURCE.c.id == source_id)
+                .values(
+                    etag=_clean_opt(outcome.etag),
+                    last_modified=_clean_opt(outcome.last_modified),
+                    feed_title=_clean_opt(outcome.feed_title) or current["feed_title"],
+                    last_polled_at=now,
+                    last_success_at=now,
+                    consecutive_errors=0,
+                    next_due_at=_aware(outcome.next_due_at, "next_due_at"),
+                    not_before_at=_aware_opt(outcome.not_before, "not_before"),
+                    entry_count=_SOURCE.c.entry_count + len(new_rows),
+                    last_fetched=len(incoming),
+                    lease_owner=None,
+                    lease_until=None,
+                    **_redirect_values(current, outcome.redirect_url),
+                )
+            )
+            if incoming:
+                self._put_meta(conn, "rules_fingerprint", fingerprint)
+        return IngestReport(
+            new=len(new_rows),
+            updated=len(updated_pks),
+            unchanged=unchanged,
+            new_pks=tuple(new_pks),
+            updated_pks=tuple(updated_pks),
+        )
+
+    def _assign_clusters(
+        self, conn: Connection, source_id: str, pks: list[int], rows: list[dict[str, Any]]
+    ) -> None:
+        e = _ENTRY.c
+        band_columns = (e.band0, e.band1, e.band2, e.band3)
+        keyed = [(pk, row) for pk, row in zip(pks, rows, strict=True) if row["simhash"]]
+        # Candidates for a whole chunk of new entries come from one query, then are matched to
+        # each entry in Python: per-entry queries cost more in statement overhead than in I/O.
+        by_band: list[dict[int, list[_Candidate]]] = [{}, {}, {}, {}]
+        for chunk in _chunks(keyed, _CHUNK // 4):
+            earliest = min(row["when_at"] for _, row in chunk) - CLUSTER_WINDOW
+            latest = max(row["when_at"] for _, row in chunk) + CLUSTER_WINDOW
+            query = (
+                select(e.pk, e.simhash, e.cluster_id, e.when_at, *band_columns)
+                .where(
+                    or_(*(col.in_({row[col.name] for _, row in chunk}) for col in band_columns)),
+                    e.source != source_id,
+                    e.simhash != clusters.EMPTY,
+                    e.when_at >= earliest,
+                    e.when_at <= latest,
+                )
+                # A flood of near-identical text must not make one lookup read a whole window.
+                .limit(_MAX_CANDIDATES * len(chunk))
+            )
+            for pk, key, cluster_id, when, *band_values in conn.execute(query):
+                candidate = _Candidate(pk, key, cluster_id, when)
+                for position, value in enumerate(band_values):
+                    by_band[position].setdefault(value, []).append(candidate)
+
+        nearest: dict[int, list[tuple[int, int]]] = {}  # new pk -> [(distance, cluster id)]
+        for pk, row in keyed:
+            key, when = row["simhash"], row["when_at"]
+            found = {
+                c.pk: c
+                for position, col in enumerate(band_columns)
+                for c in by_band[position].get(row[col.name], ())
+            }
+            ranked = sorted(
+                (clusters.distance(key, c.simhash), c.cluster_id)
+                for c in found.values()
+                if abs(c.when - when) <= CLUSTER_WINDOW and clusters.near(key, c.simhash)
+            )
+            if ranked:
+                nearest[pk] = ranked
+
+        # Clusters that already hold an entry of this source are closed to it.
+        wanted = sorted({cid for ranked in nearest.values() for _, cid in ranked})
+        closed: set[int] = set()
+        for ids in _chunks(wanted):
+            query = select(e.cluster_id).where(e.source == source_id, e.cluster_id.in_(ids))
+            closed.update(conn.execute(query.distinct()).scalars())
+        assigned = []
+        for pk in pks:
+            cluster = next((cid for _, cid in nearest.get(pk, ()) if cid not in closed), pk)
+            closed.add(cluster)
+            assigned.append({"b_pk": pk, "b_cluster": cluster})
+        conn.execute(
+            update(_ENTRY)
+            .where(e.pk == bindparam("b_pk"))
+            .values(cluster_id=bindparam("b_cluster")),
+            assigned,
+        )
+
+    # --- leases -------------------------------------------------------------------------------
+
+    def lease_due(
+        self, worker_id: str, now: datetime, limit: int, lease_seconds: float
+    ) -> list[SourceState]:
+        """Lease up to `limit` due, active sources to `worker_id`, most overdue first."""
+        now = _aware(now)
+        if limit <= 0:
+            return []
+        s = _SOURCE.c
+        due = and_(
+            s.active.is_(True),
+            or_(s.next_due_at.is_(None), s.next_due_at <= now),
+            or_(s.not_before_at.is_(None), s.not_before_at <= now),
+            # Live leases are skipped even when they are this worker's own: it is polling them.
+            or_(s.lease_until.is_(None), s.lease_until <= now),
+        )
+        query = (
+            select(s.id)
+            .where(due)
+            .order_by(s.next_due_at.asc().nulls_first(), s.id)
+            .limit(limit)
+            .with_for_update(skip_locked=True)
+        )
+        with self._guard("write to"), self._write() as conn:
+            ids = list(conn.execute(query).scalars())
+            return self._take(conn, ids, worker_id, now, lease_seconds)
+
+    def lease(
+        self,
+        source_ids: Sequence[str],
+        worker_id: str,
+        now: datetime,
+        lease_seconds: float,
+        force: bool = False,
+    ) -> list[SourceState]:
+        """Lease the named sources whether due or not (an explicit poll); sources leased to
+        another worker are left out unless `force`, and unknown ids are left out."""
+        now = _aware(now)
+        s = _SOURCE.c
+        with self._guard("write to"), self._write() as conn:
+            ids: list[str] = []
+            for chunk in _chunks(list(dict.fromkeys(source_ids))):
+                query = select(s.id).where(s.id.in_(chunk))
+                if not force:
+                    query = query.where(
+                        or_(
+                            s.lease_until.is_(None),
+                            s.lease_until <= now,
+                            s.lease_owner == worker_id,
+                        )
+                    )
+                ids.extend(conn.execute(query.with_for_update(skip_locked=not force)).scalars())
+            order = {sid: i for i, sid in enumerate(source_ids)}
+            ids.sort(key=order.__getitem__)
+            return self._take(conn, ids, worker_id, now, lease_seconds)
+
+    def _take(
+        self, conn: Connection, ids: list[str], worker_id: str, now: datetime, seconds: float
+    ) -> list[SourceState]:
+        if not ids:
+            return []
+        until = now + timedelta(seconds=seconds)
+        states: dict[str, SourceState] = {}
+        for chunk in _chunks(ids):
+            conn.execute(
+                update(_SOURCE)
+                .where(_SOURCE.c.id.in_(chunk))
+                .values(lease_owner=worker_id, lease_until=until)
+            )
+            for row in conn.execute(select(_SOURCE).where(_SOURCE.c.id.in_(chunk))):
+                states[row.id] = _source_state(row)
+        return [states[i] for i in ids]
+
+    def release(self, source_id: str, worker_id: str) -> bool:
+        """End `worker_id`'s lease on a source early; False if it did not hold one."""
+        with self._guard("write to"), self._write() as conn:
+            result = conn.execute(
+                update(_SOURCE)
+                .where(_SOURCE.c.id == source_id, _SOURCE.c.lease_owner == worker_id)
+                .values(lease_owner=None, lease_until=None)
+            )
+            return bool(result.rowcount)
+
+    # --- evidence: reading ----------------------------------------------------------------------
+
+    def entries(
+        self,
+        *,
+        source: str | None = None,
+        since: datetime | None = None,
+        until: datetime | None = None,
+        limit: int | None = None,
+        newest_first: bool = True,
+    ) -> list[StoredEntry]:
+        """Entries by the time they count from (published, else first seen), `since` <= t <
+        `until`."""
+        e = _ENTRY.c
+        query = select(*_ENTRY_COLUMNS)
+        if source is not None:
+            query = query.where(e.source == source)
+        if since is not None:
+            query = query.where(e.when_at >= _aware(since, "since"))
+        if until is not None:
+            query = query.where(e.when_at < _aware(until, "until"))
+        if newest_first:
+            query = query.order_by(e.when_at.desc(), e.pk.desc())
+        else:
+            query = query.order_by(e.when_at, e.pk)
+        if limit is not None:
+            query = query.limit(limit)
+        with self._guard("read"), self._read() as conn:
+            return [_stored_entry(r) for r in conn.execute(query)]
+
+    def iter_entries(
+        self, batch_size: int = 1000, *, source: str | None = None
+    ) -> Iterator[list[StoredEntry]]:
+        """Every entry in pk order, in batches each read in its own short transaction."""
+        condition = None if source is None else _ENTRY.c.source == source
+        return self._batches(condition, batch_size)
+
+    def stale_entries(
+        self, fingerprint: str, batch_size: int = 1000
+    ) -> Iterator[list[StoredEntry]]:
+        """Entries whose hits came from other rules (or none yet), in pk-ordered batches; safe
+        to `replace_hits` batch by batch while iterating."""
+        e = _ENTRY.c
+        condition = or_(e.hits_fingerprint.is_(None), e.hits_fingerprint != fingerprint)
+        return self._batches(condition, batch_size)
+
+    def _batches(self, condition: Any, batch_size: int) -> Iterator[list[StoredEntry]]:
+        last = 0
+        while True:
+            query = select(*_ENTRY_COLUMNS).where(_ENTRY.c.pk > last)
+            if condition is not None:
+                query = query.where(condition)
+            query = query.order_by(_ENTRY.c.pk).limit(batch_size)
+            with self._guard("read"), self._read() as conn:
+                batch = [_stored_entry(r) for r in conn.execute(query)]
+            if not batch:
+                return
+            yield batch
+            last = batch[-1].pk
+
+    def entry_by_pk(self, pk: int) -> StoredEntry | None:
+        return self.entries_by_pk([pk]).get(pk)
+
+    def entries_by_pk(self, pks: Iterable[int]) -> dict[int, StoredEntry]:
+        wanted = sorted(set(pks))
+        out: dict[int, StoredEntry] = {}
+        with self._guard("read"), self._read() as conn:
+            for chunk in _chunks(wanted):
+                for row in conn.execute(select(*_ENTRY_COLUMNS).where(_ENTRY.c.pk.in_(chunk))):
+                    stored = _stored_entry(row)
+                    out[stored.pk] = stored
+        return out
+
+    def hits_since(
+        self,
+        since: datetime,
+        until: datetime | None = None,
+        indicators: Iterable[str] | None = None,
+    ) -> list[StoredHit]:
+        """Hits of entries that count from `since` <= t < `until`, oldest first."""
+        e = _ENTRY.c
+        query = (
+            select(*_HIT_COLUMNS)
+            .join_from(_HIT, _ENTRY, _HIT.c.entry_pk == e.pk)
+            .where(e.when_at >= _aware(since, "since"))
+        )
+        if until is not None:
+            query = query.where(e.when_at < _aware(until, "until"))
+        if indicators is not None:
+            query = query.where(_HIT.c.indicator.in_(sorted(set(indicators))))
+        query = query.order_by(e.when_at, e.pk, _HIT.c.indicator)
+        with self._guard("read"), self._read() as conn:
+            return [_stored_hit(r) for r in conn.execute(query)]
+
+    def hits_for(self, entry_pks: Iterable[int]) -> dict[int, list[StoredHit]]:
+        """The hits of the given entries (entries without hits are absent)."""
+        out: dict[int, list[StoredHit]] = {}
+        with self._guard("read"), self._read() as conn:
+            for chunk in _chunks(sorted(set(entry_pks))):
+                query = (
+                    select(*_HIT_COLUMNS)
+                    .join_from(_HIT, _ENTRY, _HIT.c.entry_pk == _ENTRY.c.pk)
+                    .where(_HIT.c.entry_pk.in_(chunk))
+                    .order_by(_HIT.c.entry_pk, _HIT.c.indicator)
+                )
+                for row in conn.execute(query):
+                    hit = _stored_hit(row)
+                    out.setdefault(hit.entry_pk, []).append(hit)
+        return out
+
+    def counts(self) -> StoreCounts:
+        with self._guard("read"), self._read() as conn:
+            sources, active = conn.execute(
+                select(func.count(), func.count().filter(_SOURCE.c.active.is_(True)))
+            ).one()
+            entries, cluster_count = conn.execute(
+                select(func.count(), func.count(_ENTRY.c.cluster_id.distinct()))
+            ).one()
+            hits = conn.execute(select(func.count()).select_from(_HIT)).scalar_one()
+        return StoreCounts(sources, active, entries, hits, cluster_count)
+
+    def schema_version(self) -> int:
+        """The schema version recorded in the database."""
+        with self._guard("read"), self._read() as conn:
+            query = select(_META.c.value).where(_META.c.key == "schema_version")
+            return int(conn.execute(query).scalar_one())
+
+    def rules_fingerprint(self) -> str | None:
+        """The fingerprint of the rules that last wrote hits."""
+        with self._guard("read"), self._read() as conn:
+            query = select(_META.c.value).where(_META.c.key == "rules_fingerprint")
+            return conn.execute(query).scalar_one_or_none()
+
+    # --- evidence: re-matching ------------------------------------------------------------------
+
+    def replace_hits(self, batch: Sequence[tuple[int, Sequence[Hit]]], fingerprint: str) -> None:
+        """Replace the hits of each (entry pk, hits) pair and mark them computed with
+        `fingerprint`, in one transaction."""
+        if not batch:
+            return
+        with self._guard("write to"), self._write() as conn:
+            self._replace_hits(conn, batch, fingerprint)
+            self._put_meta(conn, "rules_fingerprint", fingerprint)
+
+    def _replace_hits(
+        self, conn: Connection, batch: Sequence[tuple[int, Sequence[Hit]]], fingerprint: str
+    ) -> None:
+        pks = [pk for pk, _ in batch]
+        rows: list[dict[str, Any]] = []
+        for pk, hits in batch:
+            rows.extend(_hit_rows(pk, hits, fingerprint))
+        for chunk in _chunks(pks):
+            conn.execute(delete(_HIT).where(_HIT.c.entry_pk.in_(chunk)))
+            conn.execute(
+                update(_ENTRY).where(_ENTRY.c.pk.in_(chunk)).values(hits_fingerprint=fingerprint)
+            )
+        if rows:
+            conn.execute(insert(_HIT), rows)
+
+
+__all__ = [
+    "CLUSTER_WINDOW",
+    "REDIRECT_CONFIRMATIONS",
+    "SCHEMA_VERSION",
+    "FeedLike",
+    "Polled",
+    "IngestReport",
+    "SourceState",
+    "SourceSync",
+    "Store",
+    "StoreCounts",
+    "StoredEntry",
+    "StoredHit",
+    "default_url",
+]
