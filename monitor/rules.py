@@ -29,12 +29,14 @@ import ahocorasick
 from monitor.errors import ConfigError, Problem
 from monitor.indicators import Config, Indicator, Path_, parse
 from monitor.model import Entry, Hit
+from monitor.regex_literals import required_literals
 from monitor.text import WORD, fold, word_string
 
 ENGINE_VERSION = 1
 """Bumped whenever matching semantics change, so stored hits are re-matched."""
 
 _SEP = "|"
+_NON_ASCII = re.compile(r"[^\x00-\x7f]+")
 _CLAUSE_KEYS = ("any", "all", "not", "near", "in")
 _SCOPES = ("title", "summary", "text")
 
@@ -51,6 +53,8 @@ class _Term:
     kind: str  # word | prefix | phrase | regex
     parts: tuple[tuple[str, str], ...] = ()  # phrase: ("word"|"prefix"|"gap", text)
     pattern: re.Pattern[str] | None = None
+    literals: frozenset[str] | None = None
+    """For `re:` terms: strings one of which every match contains (a prefilter), if known."""
 
     @property
     def width(self) -> int:
@@ -60,7 +64,8 @@ class _Term:
 class _Doc:
     """One entry prepared for matching; costly views are computed only when a rule asks."""
 
-    __slots__ = ("title", "summary", "norm", "sep", "found", "_tokens", "_orig", "_rx", "_fields")
+    __slots__ = ("title", "summary", "norm", "sep", "found", "_tokens", "_orig", "_rx", "_fields",
+                 "_folded")
 
     def __init__(self, title: str, summary: str) -> None:
         self.title = title
@@ -73,6 +78,7 @@ class _Doc:
         self._orig: list[str] | None = None
         self._rx: dict[int, list[int]] = {}
         self._fields: tuple[tuple[int, str, list[int]], ...] | None = None
+        self._folded: tuple[str, str] | None = None
 
     @property
     def tokens(self) -> list[str]:
@@ -98,11 +104,17 @@ class _Doc:
             self._orig = orig if len(orig) == len(self.tokens) else self.tokens
         return " ".join(self._orig[index: index + width])
 
+    def folded(self) -> tuple[str, str]:
+        """The folded title and summary, with their punctuation (what `re:` terms read)."""
+        if self._folded is None:
+            self._folded = (fold(self.title), fold(self.summary))
+        return self._folded
+
     def field_matches(self, pattern: re.Pattern[str]) -> Iterator[tuple[int, re.Match[str]]]:
         """Matches of `pattern` in the folded title, then summary, each with the index of the
         token it starts at (a match inside a word counts from that word)."""
         if self._fields is None:
-            title_f, summary_f = fold(self.title), fold(self.summary)
+            title_f, summary_f = self.folded()
             title_starts = [m.start() for m in WORD.finditer(title_f)]
             summary_starts = [m.start() for m in WORD.finditer(summary_f)]
             self._fields = ((0, title_f, title_starts),
@@ -116,6 +128,11 @@ class _Doc:
         found = self._rx.get(term.id)
         if found is None:
             assert term.pattern is not None
+            if term.literals is not None:
+                title_f, summary_f = self.folded()
+                if not any(s in title_f or s in summary_f for s in term.literals):
+                    self._rx[term.id] = found = []
+                    return found
             found = [index for index, _ in self.field_matches(term.pattern)]
             self._rx[term.id] = found
         return found
@@ -131,8 +148,9 @@ _Anchored = tuple[int, int, tuple[tuple[str, str], ...]]
 @dataclass
 class _Node:
     pred: Pred
-    need: frozenset[int] | None
-    """Terms one of which must occur for the clause to hold; None: cannot tell."""
+    requires: tuple[frozenset[int], ...]
+    """Term sets each of which must have an occurring term for the clause to hold (all of
+    them); empty when that cannot be told (regexes)."""
     positive: list[tuple[_Term, int]] = field(default_factory=list)
     """Terms (with their scope) that count as evidence when the clause holds."""
     plain: bool = False
@@ -146,7 +164,7 @@ class _TermSet:
     nothing for the names that are absent.
     """
 
-    __slots__ = ("by_id", "regexes")
+    __slots__ = ("by_id", "regexes", "ids")
 
     def __init__(self, terms: Iterable[tuple[_Term, int]]) -> None:
         self.by_id: dict[int, list[tuple[_Term, int]]] = {}
@@ -157,13 +175,17 @@ class _TermSet:
             else:
                 self.by_id.setdefault(term.id, []).append((term, scope))
         self.regexes = tuple(regexes)
+        self.ids = frozenset(self.by_id)
 
     def occurrences(self, doc: _Doc) -> list[tuple[int, _Term]]:
         """(token index, term) of every occurrence in `doc`, within each term's scope."""
         out: list[tuple[int, _Term]] = []
         by_id = self.by_id
-        for tid in doc.found:
-            for term, scope in by_id.get(tid, ()):
+        found = doc.found
+        present = self.ids.intersection(found) if len(found) > len(by_id) else (
+            tid for tid in found if tid in by_id)
+        for tid in present:
+            for term, scope in by_id[tid]:
                 out.extend((i, term) for i in _positions(doc, term, scope))
         for term, scope in self.regexes:
             out.extend((i, term) for i in _positions(doc, term, scope))
@@ -255,20 +277,24 @@ class _Compiler:
                             tuple(parts))
 
     def _regex(self, text: str, path: Path_) -> _Term | None:
-        source = text[3:]
+        written = text[3:]
+        # The text a regex reads is folded, so fold the letters the analyst wrote too (й, ё,
+        # accents); ASCII is left alone, where case can be part of the syntax (\\D, \\W).
+        source = _NON_ASCII.sub(lambda m: fold(m.group()), written)
         try:
             pattern = re.compile(source, re.IGNORECASE)
         except re.error as exc:
-            self.problem(path, f"invalid regular expression `{source}`: {exc}; check brackets "
+            self.problem(path, f"invalid regular expression `{written}`: {exc}; check brackets "
                          "and escape special characters with \\")
             return None
         if pattern.match(""):
-            self.problem(path, f"regular expression `{source}` matches empty text, so it "
+            self.problem(path, f"regular expression `{written}` matches empty text, so it "
                          "would match every item; make it require at least one character")
             return None
         key = ("regex", source)
         if key not in self.terms:
-            self.terms[key] = _Term(len(self.terms), text, "regex", pattern=pattern)
+            self.terms[key] = _Term(len(self.terms), text, "regex", pattern=pattern,
+                                    literals=required_literals(source, re.IGNORECASE))
         return self.terms[key]
 
     def _intern(self, key: tuple[str, ...], written: str, kind: str,
@@ -441,39 +467,42 @@ class _Compiler:
         groups = [self.term_group(v, (*path, "terms", i)) for i, v in enumerate(raw)]
         if any(not g for g in groups):
             return None
-        frozen_groups = tuple(tuple(g) for g in groups)
+        term_sets = tuple(_TermSet((t, scope) for t in g) for g in groups)
 
         def pred(doc: _Doc) -> bool:
-            return _within(doc, frozen_groups, within, scope)
+            return _within(doc, term_sets, within)
 
-        smallest = min(groups, key=len)
-        need = None if any(t.kind == "regex" for t in smallest) else frozenset(
-            t.id for t in smallest)
-        return _Node(pred, need, [(t, scope) for g in groups for t in g])
+        # Every slot must occur, so any slot without regexes is a valid trigger: take the
+        # smallest of those.
+        requires = tuple(frozenset(t.id for t in g) for g in groups
+                         if all(t.kind != "regex" for t in g))
+        return _Node(pred, requires, [(t, scope) for g in groups for t in g])
 
     def _term_node(self, term: _Term, scope: int) -> _Node:
         tid = term.id
         if term.kind == "regex":
             def rx(doc: _Doc) -> bool:
                 return any(_in_scope(doc, i, scope) for i in doc.regex_positions(term))
-            return _Node(rx, None, [(term, scope)])
+            return _Node(rx, (), [(term, scope)])
         if scope == TEXT:
             def anywhere(doc: _Doc) -> bool:
                 return tid in doc.found
-            return _Node(anywhere, frozenset({tid}), [(term, scope)], plain=True)
+            return _Node(anywhere, (frozenset({tid}),), [(term, scope)], plain=True)
         in_title = scope == TITLE
 
         def scoped(doc: _Doc) -> bool:
             return any((p < doc.sep) == in_title for p in doc.found.get(tid, ()))
-        return _Node(scoped, frozenset({tid}), [(term, scope)])
+        return _Node(scoped, (frozenset({tid}),), [(term, scope)])
 
     @staticmethod
     def _any(nodes: list[_Node]) -> _Node:
         if len(nodes) == 1:
             return nodes[0]
-        need: frozenset[int] | None = frozenset()
-        for n in nodes:
-            need = None if need is None or n.need is None else need | n.need
+        # One of the children must hold, so the union of one necessary set of each is
+        # necessary (if every child has one).
+        requires: tuple[frozenset[int], ...] = ()
+        if all(n.requires for n in nodes):
+            requires = (frozenset().union(*(min(n.requires, key=len) for n in nodes)),)
         # Plain terms anywhere in the item are one set test, however long the list.
         plain = frozenset(n.positive[0][0].id for n in nodes if n.plain)
         others = tuple(n.pred for n in nodes if not n.plain)
@@ -485,14 +514,13 @@ class _Compiler:
                 if p(doc):
                     return True
             return False
-        return _Node(pred, need, [t for n in nodes for t in n.positive])
+        return _Node(pred, requires, [t for n in nodes for t in n.positive])
 
     @staticmethod
     def _all(parts: list[_Node], negative: list[_Node]) -> _Node:
         preds = tuple(n.pred for n in parts)
         negs = tuple(n.pred for n in negative)
-        known = [n.need for n in parts if n.need is not None]
-        need = min(known, key=len) if known else None
+        requires = tuple(dict.fromkeys(r for n in parts for r in n.requires))
 
         if not negs and len(preds) == 1:
             pred = preds[0]
@@ -505,13 +533,13 @@ class _Compiler:
                     if n(doc):
                         return False
                 return True
-        return _Node(pred, need, [t for n in parts for t in n.positive])
+        return _Node(pred, requires, [t for n in parts for t in n.positive])
 
     # indicators
 
     def indicator(
         self, ind: Indicator, path: Path_
-    ) -> tuple[IndicatorRule, frozenset[int] | None] | None:
+    ) -> tuple[IndicatorRule, tuple[frozenset[int], ...]] | None:
         node = self.clause(ind.match, (*path, "match"), TEXT)
         if node is None:
             return None
@@ -541,7 +569,7 @@ class _Compiler:
         labels = in_title + anywhere
         rule = IndicatorRule(ind.id, ind.title, node.pred, _TermSet(node.positive),
                              value, tuple(labels))
-        return rule, node.need
+        return rule, node.requires
 
 
 def _similar(a: str, b: str) -> bool:
@@ -568,17 +596,17 @@ def _positions(doc: _Doc, term: _Term, scope: int) -> list[int]:
     return out
 
 
-def _within(doc: _Doc, groups: tuple[tuple[_Term, ...], ...], within: int, scope: int) -> bool:
+def _within(doc: _Doc, groups: tuple[_TermSet, ...], within: int) -> bool:
     """Whether one occurrence from every group stands inside a window of `within` words."""
+    for group in groups:  # cheap test first: is every slot present at all?
+        if not group.regexes and group.ids.isdisjoint(doc.found):
+            return False
     events: list[tuple[int, int]] = []
-    for g, terms in enumerate(groups):
-        found = False
-        for term in terms:
-            for index in _positions(doc, term, scope):
-                events.append((index, g))
-                found = True
+    for g, group in enumerate(groups):
+        found = group.occurrences(doc)
         if not found:
             return False
+        events.extend((index, g) for index, _ in found)
     events.sort()
     need = len(groups)
     counts = [0] * need
@@ -603,7 +631,7 @@ class Rules:
     """Compiled indicators: `match(entry)` says which indicators an entry is evidence for."""
 
     def __init__(self, config: Config, indicators: Sequence[IndicatorRule],
-                 needs: Sequence[frozenset[int] | None], compiler: _Compiler) -> None:
+                 requires: Sequence[tuple[frozenset[int], ...]], compiler: _Compiler) -> None:
         self.config = config
         self.indicators = tuple(indicators)
         self._automaton = ahocorasick.Automaton()
@@ -612,16 +640,23 @@ class Rules:
         if compiler.keys:
             self._automaton.make_automaton()
         self._empty = not compiler.keys
+        # An indicator is triggered by its smallest necessary term set; its other necessary
+        # sets are checked (one C-level set test each) before its clause tree runs.
         index: dict[int, list[int]] = {}
         always: list[int] = []
-        for i, need in enumerate(needs):
-            if need is None:
+        rest: list[tuple[frozenset[int], ...]] = []
+        for i, sets in enumerate(requires):
+            ordered = sorted(dict.fromkeys(sets), key=len)
+            if not ordered:
                 always.append(i)
-            else:
-                for tid in need:
-                    index.setdefault(tid, []).append(i)
+                rest.append(())
+                continue
+            for tid in ordered[0]:
+                index.setdefault(tid, []).append(i)
+            rest.append(tuple(ordered[1:]))
         self._trigger = {tid: tuple(v) for tid, v in index.items()}
         self._always = tuple(always)
+        self._also_required = tuple(rest)
         self.fingerprint = _fingerprint(config)
 
     @property
@@ -643,10 +678,16 @@ class Rules:
         if not candidates:
             return []
         hits = []
+        found = doc.found
+        also_required = self._also_required
         for i in sorted(candidates):
-            rule = self.indicators[i]
-            if rule.pred(doc):
-                hits.append(self._hit(rule, doc))
+            for required in also_required[i]:
+                if required.isdisjoint(found):
+                    break
+            else:
+                rule = self.indicators[i]
+                if rule.pred(doc):
+                    hits.append(self._hit(rule, doc))
         return hits
 
     def _scan(self, title: str, summary: str) -> _Doc:
@@ -737,13 +778,13 @@ def compile_config(config: Config) -> tuple[Rules, list[Problem]]:
     for name in config.lists:
         compiler.expand(name, ("lists", name))
     rules: list[IndicatorRule] = []
-    needs: list[frozenset[int] | None] = []
+    requires: list[tuple[frozenset[int], ...]] = []
     for ind in config.indicators:
         compiled = compiler.indicator(ind, config.indicator_paths[ind.id])
         if compiled is not None:
             rules.append(compiled[0])
-            needs.append(compiled[1])
-    return Rules(config, rules, needs, compiler), compiler.problems
+            requires.append(compiled[1])
+    return Rules(config, rules, requires, compiler), compiler.problems
 
 
 def check_examples(rules: Rules) -> tuple[int, list[Problem]]:
