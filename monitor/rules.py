@@ -19,7 +19,7 @@ import bisect
 import hashlib
 import json
 import re
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -30,7 +30,7 @@ from monitor.errors import ConfigError, Problem
 from monitor.indicators import Config, Indicator, Path_, parse
 from monitor.model import Entry, Hit
 from monitor.regex_literals import required_literals
-from monitor.text import WORD, fold, word_string
+from monitor.text import WORD, fold, fold_words
 
 ENGINE_VERSION = 1
 """Bumped whenever matching semantics change, so stored hits are re-matched."""
@@ -64,27 +64,39 @@ class _Term:
 class _Doc:
     """One entry prepared for matching; costly views are computed only when a rule asks."""
 
-    __slots__ = ("title", "summary", "norm", "sep", "found", "_tokens", "_orig", "_rx", "_fields",
-                 "_folded")
+    __slots__ = ("title", "summary", "norm", "sep", "found", "tokens", "_orig", "_rx", "_fields",
+                 "_folded", "_keys")
 
-    def __init__(self, title: str, summary: str) -> None:
+    def __init__(self, title: str, summary: str, keys: Mapping[int, str]) -> None:
         self.title = title
         self.summary = summary
-        words = " ".join(w for w in (word_string(title), _SEP, word_string(summary)) if w)
-        self.norm = f" {words} "
-        self.sep = self.norm.index(f" {_SEP} ")
-        self.found: dict[int, list[int]] = {}
-        self._tokens: list[str] | None = None
+        title_words = fold_words(title)
+        self.tokens = [*title_words, _SEP, *fold_words(summary)]
+        self.norm = f" {' '.join(self.tokens)} "
+        self.sep = len(" ".join(title_words)) + 1 if title_words else 0
+        self.found: dict[int, list[int] | None] = {}
+        """Term id -> positions in `norm` of its occurrences; None until a rule asks."""
+        self._keys = keys
         self._orig: list[str] | None = None
         self._rx: dict[int, list[int]] = {}
         self._fields: tuple[tuple[int, str, list[int]], ...] | None = None
         self._folded: tuple[str, str] | None = None
 
-    @property
-    def tokens(self) -> list[str]:
-        if self._tokens is None:
-            self._tokens = self.norm[1:-1].split(" ")
-        return self._tokens
+    def find_all(self, key: str) -> list[int]:
+        """Every position of `key` in `norm` (overlapping ones too)."""
+        out = []
+        at = self.norm.find(key)
+        while at >= 0:
+            out.append(at)
+            at = self.norm.find(key, at + 1)
+        return out
+
+    def positions(self, tid: int) -> list[int]:
+        """Where in `norm` term `tid` occurs (the leading space of its first word)."""
+        found = self.found.get(tid, ())
+        if found is None:
+            found = self.found[tid] = self.find_all(self._keys[tid])
+        return found  # type: ignore[return-value]
 
     def token_at(self, pos: int) -> int:
         """The index of the token whose leading space is at `pos` of `norm`."""
@@ -491,7 +503,7 @@ class _Compiler:
         in_title = scope == TITLE
 
         def scoped(doc: _Doc) -> bool:
-            return any((p < doc.sep) == in_title for p in doc.found.get(tid, ()))
+            return any((p < doc.sep) == in_title for p in doc.positions(tid))
         return _Node(scoped, (frozenset({tid}),), [(term, scope)])
 
     @staticmethod
@@ -590,7 +602,7 @@ def _positions(doc: _Doc, term: _Term, scope: int) -> list[int]:
     if term.kind == "regex":
         return [i for i in doc.regex_positions(term) if _in_scope(doc, i, scope)]
     out = []
-    for pos in doc.found.get(term.id, ()):
+    for pos in doc.positions(term.id):
         if scope == TEXT or (pos < doc.sep) == (scope == TITLE):
             out.append(doc.token_at(pos))
     return out
@@ -634,12 +646,26 @@ class Rules:
                  requires: Sequence[tuple[frozenset[int], ...]], compiler: _Compiler) -> None:
         self.config = config
         self.indicators = tuple(indicators)
+        # Whole words are found by one set intersection with the item's words; prefixes,
+        # phrases and the anchors of gapped phrases by one automaton scan. Either way only
+        # which terms occur is noted; where they occur is looked up when a rule asks.
         self._automaton = ahocorasick.Automaton()
+        self._vocabulary: dict[str, tuple[int, ...]] = {}
+        self._key_of: dict[int, str] = {}
+        self._scanned: list[tuple[str, tuple[int, ...], tuple[_Anchored, ...]]] = []
         for key, (simple, anchored) in compiler.keys.items():
-            self._automaton.add_word(key, (len(key), tuple(simple), tuple(anchored)))
-        if compiler.keys:
+            word = key[1:-1]
+            if simple and key.endswith(" ") and " " not in word:
+                self._vocabulary[word] = tuple(simple)
+                self._key_of.update((tid, key) for tid in simple)
+                simple = []
+            if simple or anchored:
+                self._key_of.update((tid, key) for tid in simple)
+                self._automaton.add_word(key, len(self._scanned))
+                self._scanned.append((key, tuple(simple), tuple(anchored)))
+        if self._scanned:
             self._automaton.make_automaton()
-        self._empty = not compiler.keys
+        self._words = frozenset(self._vocabulary)
         # An indicator is triggered by its smallest necessary term set; its other necessary
         # sets are checked (one C-level set test each) before its clause tree runs.
         index: dict[int, list[int]] = {}
@@ -691,22 +717,29 @@ class Rules:
         return hits
 
     def _scan(self, title: str, summary: str) -> _Doc:
-        doc = _Doc(title, summary)
-        if self._empty:
-            return doc
+        doc = _Doc(title, summary, self._key_of)
         found = doc.found
-        for end, (length, simple, anchored) in self._automaton.iter(doc.norm):
-            start = end - length + 1
+        vocabulary = self._vocabulary
+        for word in self._words.intersection(doc.tokens):
+            for tid in vocabulary[word]:
+                found[tid] = None
+        if not self._scanned:
+            return doc
+        scanned = self._scanned
+        for k in {k for _, k in self._automaton.iter(doc.norm)}:
+            key, simple, anchored = scanned[k]
             for tid in simple:
-                positions = found.get(tid)
-                if positions is None:
-                    found[tid] = [start]
-                else:
-                    positions.append(start)
-            for tid, offset, parts in anchored:
-                begin = _verify_phrase(doc, start, offset, parts)
-                if begin is not None:
-                    found.setdefault(tid, []).append(begin)
+                found[tid] = None
+            if anchored:
+                for start in doc.find_all(key):
+                    for tid, offset, parts in anchored:
+                        begin = _verify_phrase(doc, start, offset, parts)
+                        if begin is not None:
+                            listed = found.get(tid)
+                            if listed is None:
+                                found[tid] = [begin]
+                            else:
+                                listed.append(begin)
         return doc
 
     def _hit(self, rule: IndicatorRule, doc: _Doc) -> Hit:

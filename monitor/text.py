@@ -56,12 +56,27 @@ def fold(text: str) -> str:
     return _QUOTES_DASHES.sub(_fold_quote_or_dash, folded)
 
 
+def fold_words(text: str) -> list[str]:
+    """The folded words of `text`, in order (the same as `words`, computed faster: quotes and
+    dashes need no folding when only the words are kept)."""
+    folded = text.lower()
+    if folded.isascii():
+        return folded.translate(_ASCII_NON_WORD).split()
+    if _NEEDS_DECOMPOSING.search(folded):
+        folded = unicodedata.normalize(
+            "NFC", _COMBINING.sub("", unicodedata.normalize("NFKD", folded)))
+    if "ё" in folded:
+        folded = folded.replace("ё", "е")
+    if "й" in folded:
+        folded = folded.replace("й", "и")
+    if "\u00ad" in folded:
+        folded = folded.replace("\u00ad", "")
+    return _NON_WORD.sub(" ", folded).split()
+
+
 def word_string(text: str) -> str:
     """The folded words of `text` separated by single spaces: what terms are matched against."""
-    folded = fold(text)
-    if folded.isascii():
-        return " ".join(folded.translate(_ASCII_NON_WORD).split())
-    return " ".join(_NON_WORD.sub(" ", folded).split())
+    return " ".join(fold_words(text))
 
 
 def words(text: str) -> list[str]:
