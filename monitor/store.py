@@ -746,7 +746,12 @@ class Store:
                 title = _clean_opt(cast(str | None, getattr(feed, "title", None)))
                 row = rows.get(fid)
                 if row is None:
-                    conn.execute(insert(_SOURCE).values(**self._new_source(fid, url, path, title)))
+                    # Two pollers starting together may both add it: the second adds nothing.
+                    conn.execute(
+                        self._insert(_SOURCE)
+                        .values(**self._new_source(fid, url, path, title))
+                        .on_conflict_do_nothing(index_elements=["id"])
+                    )
                     added.append(fid)
                     continue
                 values: dict[str, Any] = {}
