@@ -38,7 +38,8 @@ class ConfigError(MonitorError):
     """indicators.yaml (or another config file) is invalid; carries every problem at once."""
 
     def __init__(self, problems: list[Problem]) -> None:
-        self.problems = sorted(problems)
+        # A mistake in a shared list is found once per use of the list: say it once.
+        self.problems = sorted(set(problems))
         super().__init__("\n".join(str(p) for p in self.problems))
 
 

@@ -258,8 +258,8 @@ class RootFile(_Strict):
     """The version of the indicator language; 1."""
     defaults: Defaults = Field(default_factory=Defaults)
     """Settings scenarios and feeds inherit."""
-    lists: dict[str, list[str]] = Field(default_factory=dict)
-    """Reusable term lists, used in rules as `$name`."""
+    lists: dict[str, list[Any]] = Field(default_factory=dict)
+    """Reusable term lists, used in rules as `$name` (the rule compiler checks the terms)."""
     feeds: list[Any] = Field(default_factory=list)
     """The feeds to poll."""
     scenarios: list[Any] = Field(default_factory=list)
@@ -303,7 +303,7 @@ class Config:
     path: Path
     source: Source
     defaults: Defaults
-    lists: dict[str, list[str]]
+    lists: dict[str, list[Any]]
     feeds: list[Feed]
     scenarios: list[Scenario]
     indicators: list[Indicator]
@@ -319,9 +319,20 @@ class Config:
 # --- YAML with positions -----------------------------------------------------------------
 
 
+# The C loader keeps line and column marks and reads a large file about five times faster.
+_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+
+
 def _compose(text: str, source: Source, problems: list[Problem]) -> Any:
     try:
-        node = yaml.compose(text, Loader=yaml.SafeLoader)
+        node = yaml.compose(text, Loader=_LOADER)
+    except yaml.reader.ReaderError as exc:
+        before = text[: exc.position]
+        line, col = before.count("\n") + 1, len(before) - (before.rfind("\n") + 1) + 1
+        code = exc.character if isinstance(exc.character, int) else ord(exc.character)
+        problems.append(Problem(source.file, line, col, f"the file holds a control character "
+                                f"YAML does not allow (U+{code:04X}); delete it"))
+        return None
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         line, col = (mark.line + 1, mark.column + 1) if mark else (1, 1)

@@ -66,8 +66,26 @@ def test_ten_different_mistakes_give_ten_located_lines_and_exit_1(
 
 def test_a_yaml_syntax_error_is_located(tmp_path: Path) -> None:
     assert problems_in(tmp_path, "version: 1\nscenarios: [\n  - id: x\n") == [
-        "indicators.yaml:3:3: YAML syntax error: expected the node content, but found '-'; check "
+        "indicators.yaml:3:3: YAML syntax error: did not find expected node content; check "
         "indentation, colons and quotes on this line"
+    ]
+
+
+def test_a_control_character_is_located(tmp_path: Path) -> None:
+    assert problems_in(tmp_path, "version: 1\nlists:\n  a: [x\x08]\n") == [
+        "indicators.yaml:3:8: the file holds a control character YAML does not allow (U+0008); "
+        "delete it"
+    ]
+
+
+def test_a_clause_inside_a_list_is_one_problem_and_other_lists_still_work(
+    tmp_path: Path,
+) -> None:
+    text = ("version: 1\nlists:\n  a: [x, {near: 1}]\n  b: [w]\n" + HEADER.removeprefix(
+        "version: 1\n") + "  - {id: x, title: X, weight: {s: 1}, match: [$a, $b]}\n"
+            "  - {id: y, title: Y, weight: {s: 1}, match: [$a]}\n")
+    assert problems_in(tmp_path, text) == [
+        "indicators.yaml:3:10: list `a` holds {'near': 1}; a list holds terms (text)"
     ]
 
 
