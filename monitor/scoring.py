@@ -374,3 +374,19 @@ def round_points(stories: Sequence[Story], level: float, places: int = 1) -> lis
     for i in order[: abs(spare)]:
         floors[i] += 1 if spare > 0 else -1
     return [f / unit for f in floors]
+
+
+def non_diagnostic(config: Config) -> list[tuple[str, str]]:
+    """Indicators that cannot tell scenarios apart: weighted exactly alike for every scenario
+    they touch (two or more), so their evidence moves those scenarios in lockstep. Each with a
+    sentence saying why and what to do."""
+    out = []
+    for ind in config.indicators:
+        weights = set(ind.weight.values())
+        if len(ind.weight) >= 2 and len(weights) == 1 and not ind.conditions:
+            (w,) = weights
+            names = ", ".join(sorted(ind.weight))
+            out.append((ind.id, f"`{ind.id}` weighs {w:+g} on each of {names}: it cannot tell "
+                                "them apart; weigh it more on the scenario it is most "
+                                "diagnostic of, or against the ones it argues against"))
+    return out

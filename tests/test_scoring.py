@@ -17,6 +17,7 @@ from monitor.scoring import (
     Settings,
     alert_state,
     level_of,
+    non_diagnostic,
     poisson_tail,
     round_points,
     score,
@@ -327,3 +328,18 @@ def test_the_worked_example_of_docs_scoring_md(tmp_path: Path) -> None:
     for figure in ("0.973590", "2.920770", "0.282843", "3.203613", "**41.4**", "**37.7**",
                    "**3.7**", "53.4"):
         assert figure in text
+
+
+def test_an_indicator_weighted_alike_everywhere_is_non_diagnostic(tmp_path: Path) -> None:
+    path = tmp_path / "indicators.yaml"
+    path.write_text(
+        "version: 1\nscenarios:\n  - {id: a, title: A, question: Q}\n"
+        "  - {id: b, title: B, question: Q}\nindicators:\n"
+        "  - {id: same, title: S, weight: {a: 2, b: 2}, match: [x]}\n"
+        "  - {id: split, title: T, weight: {a: 2, b: -1}, match: [y]}\n"
+        "  - {id: single, title: U, weight: {a: 1}, match: [z]}\n", encoding="utf-8")
+    config, _ = parse(path)
+    assert config is not None
+    assert non_diagnostic(config) == [
+        ("same", "`same` weighs +2 on each of a, b: it cannot tell them apart; weigh it more on "
+                 "the scenario it is most diagnostic of, or against the ones it argues against")]
