@@ -7,12 +7,14 @@ Exit codes: 0 ok, 1 findings or failure, 2 usage.
 from __future__ import annotations
 
 import argparse
+import difflib
+import getpass
 import json
 import logging
 import os
 import sys
 from collections.abc import Callable, Sequence
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any, TextIO
 
@@ -312,6 +314,272 @@ def _configure_logging(style: str) -> None:
     logging.getLogger("apscheduler").setLevel(logging.WARNING)
 
 
+# --- scores, explanations and feedback --------------------------------------------------------
+
+
+def _at(text: str) -> datetime:
+    """--at: an ISO date (midnight) or datetime; without a zone it is UTC."""
+    try:
+        when = datetime.fromisoformat(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"{text!r} is not an ISO date or datetime such as 2025-10-26 or 2025-10-26T12:00"
+        ) from None
+    return when.replace(tzinfo=UTC) if when.tzinfo is None else when.astimezone(UTC)
+
+
+def _tenths(x: float) -> float:
+    """`x` rounded the way `scoring.round_points` rounds the level, so the two agree."""
+    return round(x * 10) / 10
+
+
+def _signed(x: float) -> str:
+    return f"{x:+.1f}"
+
+
+def _stamp(when: datetime) -> str:
+    return when.strftime("%Y-%m-%d %H:%M UTC")
+
+
+def _unknown(kind: str, name: str, known: Sequence[str], where: str) -> str:
+    close = difflib.get_close_matches(name, known, n=1) or [k for k in known if name in k][:1]
+    hint = (f"did you mean {close[0]!r}?" if close
+            else f"known: {', '.join(known) or 'none'}.")
+    return f"There is no {kind} {name!r} in {where}; {hint}"
+
+
+def _gathered(args: argparse.Namespace) -> tuple[Any, Any]:
+    """The rules, and the evidence at --at (default now) from the store."""
+    from monitor.evidence import gather
+
+    rules, store = _prepare(args)
+    try:
+        return rules, gather(store, rules.config, args.at or _now())
+    finally:
+        store.close()
+
+
+def cmd_scores(args: argparse.Namespace, out: TextIO) -> int:
+    from monitor import scoring
+
+    rules, got = _gathered(args)
+    config = rules.config
+    settings = scoring.settings_for(config)
+    rows: list[dict[str, Any]] = []
+    for scenario in config.scenarios:
+        # No past alert states are stored yet (no snapshots), so every view starts from "not
+        # in alert": hysteresis cannot keep an alert on until that history exists.
+        v = scoring.view(scenario.id, got.evidence, config, got.now, settings, got.false_hits,
+                         was_alert=False)
+        level = _tenths(v.score.level)
+        rows.append({
+            "scenario": scenario.id, "title": scenario.title, "at": got.now.isoformat(),
+            "level": level,
+            # Changes between the levels as shown, so 24 h ago is exactly level - change.
+            "change_24h": round(level - _tenths(v.score.level - v.change_24h), 1),
+            "change_7d": round(level - _tenths(v.score.level - v.change_7d), 1),
+            "alert": v.alert, "converged": v.converged,
+            "surges": [{"indicator": s.indicator, "recent": s.recent,
+                        "baseline": round(s.baseline, 3), "p_value": s.p_value}
+                       for s in v.surges],
+            "top": _top(v.score)[:3],
+        })
+    if args.json:
+        for row in rows:
+            out.write(json.dumps(row, ensure_ascii=False) + "\n")
+        return 0
+    out.write(f"scores at {_stamp(got.now)}\n")
+    width = max([len(r["scenario"]) for r in rows] + [8])
+    out.write(f"{'scenario':<{width}}  level     24h      7d  alert  surge  top indicators\n")
+    for r in rows:
+        top = ", ".join(f"{t['indicator']} {t['points']:.1f}" for t in r["top"]) or "-"
+        surge = ",".join(s["indicator"] for s in r["surges"]) or "-"
+        out.write(f"{r['scenario']:<{width}}  {r['level']:5.1f}  {_signed(r['change_24h']):>6}  "
+                  f"{_signed(r['change_7d']):>6}  {'ALERT' if r['alert'] else '-':<5}  "
+                  f"{surge:<5}  {top}\n")
+    return 0
+
+
+def _top(score: Any) -> list[dict[str, Any]]:
+    """Indicators by the size of their evidence, with their points as `explain` shows them."""
+    from monitor.scoring import round_points
+
+    points: dict[str, float] = {}
+    for story, p in zip(score.stories, round_points(score.stories, score.level), strict=True):
+        points[story.indicator] = points.get(story.indicator, 0.0) + p
+    by = score.by_indicator()
+    ranked = sorted(by, key=lambda i: (-abs(by[i][0]), i))
+    return [{"indicator": i, "points": round(points[i], 1), "stories": by[i][2]}
+            for i in ranked]
+
+
+def cmd_explain(args: argparse.Namespace, out: TextIO) -> int:
+    from monitor import scoring
+
+    rules, got = _gathered(args)
+    config = rules.config
+    scenario = config.scenario(args.scenario)
+    if scenario is None:
+        raise UsageError(_unknown("scenario", args.scenario,
+                                  [s.id for s in config.scenarios], str(config.path)))
+    settings = scoring.settings_for(config)
+    result = scoring.score(scenario.id, got.evidence, config, got.now, settings, got.false_hits)
+    level = _tenths(result.level)
+    points = scoring.round_points(result.stories, result.level)
+    idle = _idle_entries(scenario.id, result, got, config)
+    stories: list[dict[str, Any]] = []
+    for story, p in zip(result.stories, points, strict=True):
+        stories.append({
+            "indicator": story.indicator, "story": story.cluster, "weight": story.weight,
+            "strength": round(story.strength, 4), "evidence": round(story.evidence, 4),
+            "points": p,
+            "reports": [{"entry": r.entry, "source": r.source, "grade": r.grade,
+                         "reliability": r.reliability, "decay": round(r.decay, 4),
+                         "when": r.when.isoformat(), "title": r.title}
+                        for r in story.reports],
+            "added_nothing": idle.get((story.indicator, story.cluster), []),
+        })
+    if args.json:
+        out.write(json.dumps({
+            "scenario": scenario.id, "title": scenario.title, "at": got.now.isoformat(),
+            "level": level, "evidence": round(result.evidence, 4), "scale": settings.scale,
+            "stories": stories,
+        }, ensure_ascii=False) + "\n")
+        return 0
+    n = len(stories)
+    out.write(f"{scenario.id}: {scenario.title}\n")
+    out.write(f"level {level:.1f} at {_stamp(got.now)} from {n} stor{'y' if n == 1 else 'ies'} "
+              f"(evidence {result.evidence:+.3f}, scale {settings.scale:g})\n")
+    for st in stories:
+        out.write(f"\n{st['points']:6.1f}  {st['indicator']}  story {st['story']}  "
+                  f"weight {st['weight']:+g}  strength {st['strength']:.3f}  "
+                  f"evidence {st['evidence']:+.3f}\n")
+        for r in st["reports"]:
+            when = datetime.fromisoformat(r["when"]).strftime("%Y-%m-%d %H:%M")
+            out.write(f"        entry {r['entry']}  {r['source']}  {r['grade']} "
+                      f"{r['reliability']:.2f}  decay {r['decay']:.3f}  {when}  "
+                      f"{_one_line(r['title'])}\n")
+        for c in st["added_nothing"]:
+            out.write(f"        added nothing: entry {c['entry']}  {c['source']}  "
+                      f"({c['why']})  {_one_line(c['title'])}\n")
+    terms = [f"{st['points']:.1f}" for st in stories[:1]]
+    terms += [f"{'-' if st['points'] < 0 else '+'} {abs(st['points']):.1f}" for st in stories[1:]]
+    out.write(f"\ntotal {' '.join(terms) or '0.0'} = {level:.1f}\n")
+    return 0
+
+
+def _idle_entries(scenario: str, result: Any, got: Any, config: Any
+                  ) -> dict[tuple[str, int], list[dict[str, Any]]]:
+    """Per story, the entries that counted for it in principle but added nothing: copies of a
+    counted report's wording, or weaker reports of a source already counted."""
+    from monitor import scoring
+
+    cutoff = got.now - timedelta(seconds=scoring.half_life_seconds(config, scenario)
+                                 * scoring.HORIZON_HALF_LIVES)
+    indicators = {i.id: i for i in config.indicators}
+    out: dict[tuple[str, int], list[dict[str, Any]]] = {}
+    for story in result.stories:
+        counted = {r.entry for r in story.reports}
+        by_source = {r.source: r.entry for r in story.reports}
+        versions: dict[str, int] = {}
+        idle: list[dict[str, Any]] = []
+        for ev in got.evidence:
+            if ev.indicator == story.indicator and ev.cluster == story.cluster \
+                    and ev.entry in counted:
+                versions.setdefault(ev.version or f"entry:{ev.entry}", ev.entry)
+        for ev in got.evidence:
+            if (ev.indicator != story.indicator or ev.cluster != story.cluster
+                    or ev.entry in counted or ev.when > got.now or ev.when < cutoff
+                    or (ev.entry, ev.indicator) in got.false_hits
+                    or not scoring.weight_of(indicators[ev.indicator], scenario, ev.value,
+                                             ev.label)):
+                continue
+            copy_of = versions.get(ev.version or f"entry:{ev.entry}")
+            why = (f"copy of entry {copy_of}" if copy_of is not None
+                   else f"weaker than entry {by_source[ev.source]} of the same source"
+                   if ev.source in by_source else "copy")
+            idle.append({"entry": ev.entry, "source": ev.source, "when": ev.when.isoformat(),
+                         "title": ev.title, "why": why})
+        out[(story.indicator, story.cluster)] = idle
+    return out
+
+
+def cmd_feedback(args: argparse.Namespace, out: TextIO) -> int:
+    if not (args.false or args.undo):
+        raise UsageError("say --false to mark the hit false, or --undo to withdraw the mark "
+                         "(see `monitor feedback --help`)")
+    rules, store = _prepare(args)
+    config = rules.config
+    try:
+        known = [i.id for i in config.indicators]
+        if args.indicator not in known:
+            raise MonitorError(_unknown("indicator", args.indicator, known, str(config.path)))
+        entry = store.entry_by_pk(args.entry)
+        if entry is None:
+            raise MonitorError(f"There is no entry {args.entry} in the database at {store.url}; "
+                               "`monitor explain SCENARIO` shows entry numbers.")
+        if args.undo:
+            if not store.unmark(args.entry, args.indicator):
+                raise MonitorError(f"Entry {args.entry}'s hit for {args.indicator} is not marked "
+                                   "false, so there is nothing to undo.")
+            out.write(f"Entry {args.entry}'s hit for {args.indicator} counts again.\n")
+            return 0
+        hits = store.hits_for([args.entry]).get(args.entry, [])
+        if all(h.hit.indicator != args.indicator for h in hits):
+            raise MonitorError(f"Entry {args.entry} has no hit for {args.indicator} under the "
+                               "current rules, so there is nothing to mark false.")
+        store.mark_false(args.entry, args.indicator, args.note or "", _who(), _now())
+    finally:
+        store.close()
+    out.write(f"Marked entry {args.entry}'s hit for {args.indicator} false: "
+              "scores leave it out from now on.\n")
+    return 0
+
+
+def _who() -> str:
+    try:
+        return getpass.getuser()
+    except (OSError, KeyError):  # no login name and no user database entry (some containers)
+        return "unknown"
+
+
+def cmd_indicators(args: argparse.Namespace, out: TextIO) -> int:
+    from monitor.rules import load
+
+    if not args.stats:
+        config = load(_indicators_path(args), examples=False).rules.config
+        for ind in config.indicators:
+            if args.json:
+                out.write(json.dumps({"indicator": ind.id, "title": ind.title,
+                                      "weight": ind.weight}, ensure_ascii=False) + "\n")
+            else:
+                weights = ", ".join(f"{s} {w:+g}" for s, w in ind.weight.items())
+                out.write(f"{ind.id}: {ind.title} ({weights})\n")
+        return 0
+    rules, store = _prepare(args)
+    try:
+        stats = store.indicator_stats(rules.fingerprint)
+    finally:
+        store.close()
+    rows = []
+    for ind in rules.config.indicators:
+        st = stats.get(ind.id)
+        hits, false = (st.hits, st.marked_false) if st else (0, 0)
+        precision = st.precision if st else None
+        rows.append({"indicator": ind.id, "hits": hits, "false": false,
+                     "precision": None if precision is None else round(precision, 4)})
+    if args.json:
+        for row in rows:
+            out.write(json.dumps(row, ensure_ascii=False) + "\n")
+        return 0
+    width = max([len(r["indicator"]) for r in rows] + [9])
+    out.write(f"{'indicator':<{width}}   hits  false  precision\n")
+    for r in rows:
+        p = "-" if r["precision"] is None else f"{r['precision']:.2f}"
+        out.write(f"{r['indicator']:<{width}}  {r['hits']:>5}  {r['false']:>5}  {p:>9}\n")
+    return 0
+
+
 # --- entry point -----------------------------------------------------------------------------
 
 
@@ -354,6 +622,37 @@ def build_parser() -> argparse.ArgumentParser:
     feeds = sub.add_parser("feeds", help="each feed's health: last success, last error, next poll")
     feeds.add_argument("--json", action="store_true", help="one JSON object per feed")
     feeds.set_defaults(run=cmd_feeds)
+
+    scores = sub.add_parser("scores", help="each scenario's level, changes, alert, surges and "
+                                           "top indicators")
+    scores.add_argument("--json", action="store_true", help="one JSON object per scenario")
+    scores.add_argument("--at", type=_at, metavar="DATETIME",
+                        help="score as of this ISO date or datetime, UTC (default: now)")
+    scores.set_defaults(run=cmd_scores)
+
+    explain = sub.add_parser("explain", help="the stories and reports behind a scenario's level")
+    explain.add_argument("scenario", metavar="SCENARIO", help="scenario id")
+    explain.add_argument("--json", action="store_true", help="one JSON object")
+    explain.add_argument("--at", type=_at, metavar="DATETIME",
+                         help="explain as of this ISO date or datetime, UTC (default: now)")
+    explain.set_defaults(run=cmd_explain)
+
+    feedback = sub.add_parser("feedback", help="mark an entry's hit false (or undo that)")
+    feedback.add_argument("entry", type=int, metavar="ENTRY",
+                          help="entry number, as `monitor explain` shows it")
+    feedback.add_argument("indicator", metavar="INDICATOR", help="indicator id")
+    feedback.add_argument("--false", action="store_true",
+                          help="the hit is false: scores leave it out")
+    feedback.add_argument("--note", metavar="TEXT", help="why, for whoever reads it later")
+    feedback.add_argument("--undo", action="store_true", help="withdraw the mark")
+    feedback.set_defaults(run=cmd_feedback)
+
+    indicators = sub.add_parser("indicators", help="the indicators, with --stats their hits "
+                                                   "and precision")
+    indicators.add_argument("--stats", action="store_true",
+                            help="stored hits, hits marked false and precision per indicator")
+    indicators.add_argument("--json", action="store_true", help="one JSON object per indicator")
+    indicators.set_defaults(run=cmd_indicators)
     return parser
 
 

@@ -37,6 +37,12 @@ API
     replace_hits([(entry_pk, hits), ...], fingerprint)
     counts() -> StoreCounts;  rules_fingerprint() -> str | None;  schema_version() -> int
 
+    Analyst feedback (kept per entry pk and indicator id, so re-matching never loses it):
+    mark_false(entry_pk, indicator, note, who, now)     a hit judged false (again: updated)
+    unmark(entry_pk, indicator) -> bool                  False if it was not marked
+    false_hits() -> frozenset[(entry_pk, indicator)];  feedback() -> list[Feedback]
+    indicator_stats(fingerprint=None) -> {indicator: IndicatorStats}   hits and marked false
+
 Ingest, in one transaction per poll
     Entries are keyed by (source, Entry.id); repeats of an id within one poll collapse to the
     first. A re-polled unchanged entry writes nothing. An entry whose title or summary changed
@@ -238,6 +244,23 @@ class HitRow(SQLModel, table=True):
     fingerprint: str = Field(sa_type=Text)
 
 
+class FeedbackRow(SQLModel, table=True):
+    __tablename__ = "feedback"
+    __table_args__ = (
+        UniqueConstraint("entry_pk", "indicator", name="uq_feedback_entry_indicator"),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    # The entry and indicator, not the hit row: re-matching replaces hit rows, and a verdict
+    # must outlive that (and still apply if changed rules drop the hit and bring it back).
+    entry_pk: int = Field(foreign_key="entry.pk", ondelete="CASCADE")
+    indicator: str = Field(sa_type=Text)
+    verdict: str = Field(default="false", sa_type=Text)
+    note: str = Field(default="", sa_type=Text)
+    who: str = Field(default="", sa_type=Text)
+    at: datetime = Field(sa_type=UTCDateTime)
+
+
 class MetaRow(SQLModel, table=True):
     __tablename__ = "meta"
 
@@ -249,7 +272,10 @@ _SOURCE = cast(Table, SourceRow.__table__)  # type: ignore[attr-defined]
 _ENTRY = cast(Table, EntryRow.__table__)  # type: ignore[attr-defined]
 _HIT = cast(Table, HitRow.__table__)  # type: ignore[attr-defined]
 _META = cast(Table, MetaRow.__table__)  # type: ignore[attr-defined]
-_TABLES = [_SOURCE, _ENTRY, _HIT, _META]
+_FEEDBACK = cast(Table, FeedbackRow.__table__)  # type: ignore[attr-defined]
+# create_all adds tables a database lacks, so a database made before `feedback` existed
+# gains it on its next open without a schema-version bump.
+_TABLES = [_SOURCE, _ENTRY, _HIT, _META, _FEEDBACK]
 
 
 # --- values crossing the boundary --------------------------------------------------------
@@ -365,6 +391,31 @@ class SourceSync:
     added: tuple[str, ...] = ()
     changed: tuple[str, ...] = ()
     deactivated: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class Feedback:
+    """An analyst's verdict on one hit (an entry's match of one indicator)."""
+
+    entry_pk: int
+    indicator: str
+    verdict: str
+    note: str
+    who: str
+    at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class IndicatorStats:
+    """How often an indicator hit and how many of those hits an analyst marked false."""
+
+    hits: int
+    marked_false: int
+
+    @property
+    def precision(self) -> float | None:
+        """1 - false / hits, None when there are no hits to judge."""
+        return None if not self.hits else 1.0 - self.marked_false / self.hits
 
 
 @dataclass(frozen=True, slots=True)
@@ -1290,6 +1341,71 @@ class Store:
             query = select(_META.c.value).where(_META.c.key == "rules_fingerprint")
             return conn.execute(query).scalar_one_or_none()
 
+    # --- analyst feedback -----------------------------------------------------------------------
+
+    def mark_false(
+        self, entry_pk: int, indicator: str, note: str, who: str, now: datetime
+    ) -> None:
+        """Record that the entry's hit for `indicator` is false; marking again replaces the
+        note, who and when. StoreError if the entry does not exist."""
+        now = _aware(now)
+        values = {"entry_pk": entry_pk, "indicator": _clean(indicator), "verdict": "false",
+                  "note": _clean(note), "who": _clean(who), "at": now}
+        with self._guard("write to"), self._write() as conn:
+            found = conn.execute(select(_ENTRY.c.pk).where(_ENTRY.c.pk == entry_pk)).scalar()
+            if found is None:
+                raise StoreError(f"The database at {self.url} has no entry {entry_pk}.")
+            conn.execute(
+                self._insert(_FEEDBACK)
+                .values(**values)
+                .on_conflict_do_update(
+                    index_elements=["entry_pk", "indicator"],
+                    set_={k: values[k] for k in ("verdict", "note", "who", "at")},
+                )
+            )
+
+    def unmark(self, entry_pk: int, indicator: str) -> bool:
+        """Withdraw the verdict on the entry's hit for `indicator`; False if there was none."""
+        f = _FEEDBACK.c
+        with self._guard("write to"), self._write() as conn:
+            result = conn.execute(
+                delete(_FEEDBACK).where(f.entry_pk == entry_pk, f.indicator == indicator)
+            )
+            return bool(result.rowcount)
+
+    def false_hits(self) -> frozenset[tuple[int, str]]:
+        """(entry pk, indicator) of every hit marked false: what scoring leaves out."""
+        f = _FEEDBACK.c
+        query = select(f.entry_pk, f.indicator).where(f.verdict == "false")
+        with self._guard("read"), self._read() as conn:
+            return frozenset((pk, ind) for pk, ind in conn.execute(query))
+
+    def feedback(self) -> list[Feedback]:
+        """Every verdict, oldest first."""
+        f = _FEEDBACK.c
+        query = select(f.entry_pk, f.indicator, f.verdict, f.note, f.who, f.at).order_by(
+            f.at, f.id
+        )
+        with self._guard("read"), self._read() as conn:
+            return [Feedback(*row) for row in conn.execute(query)]
+
+    def indicator_stats(self, fingerprint: str | None = None) -> dict[str, IndicatorStats]:
+        """Indicator -> its stored hits (only those from `fingerprint`'s rules, if given) and
+        how many of them are marked false. Verdicts on hits the rules no longer find do not
+        count: they would push precision below zero."""
+        h, f = _HIT.c, _FEEDBACK.c
+        marked = and_(f.entry_pk == h.entry_pk, f.indicator == h.indicator,
+                      f.verdict == "false")
+        query = (
+            select(h.indicator, func.count(), func.count(f.id))
+            .select_from(_HIT.outerjoin(_FEEDBACK, marked))
+            .group_by(h.indicator)
+        )
+        if fingerprint is not None:
+            query = query.where(h.fingerprint == fingerprint)
+        with self._guard("read"), self._read() as conn:
+            return {ind: IndicatorStats(hits, false) for ind, hits, false in conn.execute(query)}
+
     # --- evidence: re-matching ------------------------------------------------------------------
 
     def replace_hits(self, batch: Sequence[tuple[int, Sequence[Hit]]], fingerprint: str) -> None:
@@ -1322,6 +1438,8 @@ __all__ = [
     "REDIRECT_CONFIRMATIONS",
     "SCHEMA_VERSION",
     "FeedLike",
+    "Feedback",
+    "IndicatorStats",
     "Polled",
     "IngestReport",
     "SourceState",
