@@ -52,6 +52,10 @@ def cmd_check(args: argparse.Namespace, out: TextIO) -> int:
         f"{len(config.lists)} lists, {len(config.feeds)} feeds\n"
     )
     out.write(f"examples: {checked.examples} passed\n")
+    from monitor.scoring import non_diagnostic
+
+    for _, sentence in non_diagnostic(config):
+        out.write(f"warning: {sentence}\n")
     width = max((len(s.id) for s in config.scenarios), default=8)
     for scenario in config.scenarios:
         weights = sorted(
@@ -194,20 +198,53 @@ def cmd_poll(args: argparse.Namespace, out: TextIO) -> int:
 def cmd_run(args: argparse.Namespace, out: TextIO) -> int:
     import asyncio
 
+    from monitor.poll import rematch
+    from monitor.rules import load
     from monitor.scheduler import serve
 
     _configure_logging(args.log_format)
     rules, store = _prepare(args)
+    path = _indicators_path(args)
+    log = logging.getLogger("monitor")
+    seen = [_mtime(path)]
 
     async def go() -> None:
         async with _poller(args, store, rules) as poller:
-            await serve(poller, tick=args.tick)
+
+            async def reload_if_changed(_report: Any) -> None:
+                # Saving indicators.yaml takes effect without a restart; a broken file leaves
+                # the last good rules polling and says what is wrong.
+                mtime = _mtime(path)
+                if mtime == seen[0]:
+                    return
+                seen[0] = mtime
+                try:
+                    new = (await asyncio.to_thread(load, path, examples=False)).rules
+                except ConfigError as exc:
+                    log.error("indicators.yaml has problems; keeping the last good rules",
+                              extra={"event": {"problems": [str(p) for p in exc.problems]}})
+                    return
+                poller.rules = new
+                store.sync_sources(new.config.feeds)
+                poller.feeds = {f.id: f for f in new.config.feeds}
+                changed = await asyncio.to_thread(rematch, store, new)
+                log.info("rules reloaded", extra={"event": {"rules": new.fingerprint,
+                                                            "re-matched": changed}})
+
+            await serve(poller, tick=args.tick, on_pass=reload_if_changed)
 
     try:
         asyncio.run(go())
     finally:
         store.close()
     return 0
+
+
+def _mtime(path: Path) -> float | None:
+    try:
+        return path.stat().st_mtime
+    except OSError:
+        return None
 
 
 def cmd_feeds(args: argparse.Namespace, out: TextIO) -> int:

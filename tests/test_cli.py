@@ -138,3 +138,15 @@ def test_python_dash_m_monitor_is_the_command(rules: Path) -> None:
 def test_no_command_prints_help_and_exits_2(capsys: pytest.CaptureFixture[str]) -> None:
     assert main([]) == 2
     assert "check" in capsys.readouterr().out
+
+
+def test_check_warns_about_an_indicator_that_cannot_tell_scenarios_apart(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = tmp_path / "indicators.yaml"
+    path.write_text(RULES.replace("weight: {elite-fracture: 3}",
+                                  "weight: {elite-fracture: 1, economic-crisis: 1}"),
+                    encoding="utf-8")
+    assert main(["--indicators", str(path), "check"]) == 0
+    assert ("warning: `elite-resignation` weighs +1 on each of economic-crisis, elite-fracture: "
+            "it cannot tell them apart") in capsys.readouterr().out
