@@ -53,6 +53,7 @@ it signed or unsigned.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import struct
 
@@ -68,6 +69,7 @@ _MASK64 = (1 << 64) - 1
 _MINS = struct.Struct(f">{BITS}H")
 
 
+@functools.lru_cache(maxsize=1 << 16)
 def _hashes(word: str) -> tuple[int, ...]:
     # 64 independent 16-bit hashes of one word from two keyed 64-byte BLAKE2b digests.
     data = word.encode()
