@@ -28,3 +28,4 @@ lint: install
 bench: install
 	$(BIN)/pip install --quiet -e '.[bench]'
 	$(BIN)/python bench/matching.py
+	$(BIN)/python bench/polling.py
