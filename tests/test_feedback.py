@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 import sqlalchemy
-from test_scores_cli import AT, FEEDS, RULES, rss
+from test_scores_cli import AT, FEEDS, RULES, base, rss  # noqa: F401 (`base` is a fixture)
 
 from monitor.cli import main
 from monitor.errors import StoreError
@@ -19,20 +19,6 @@ from monitor.model import Hit
 from monitor.store import Feedback, IndicatorStats, Store
 
 NOW = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
-
-
-@pytest.fixture
-def base(tmp_path: Path, db_url: str, capsys: pytest.CaptureFixture[str]) -> list[str]:
-    """Global options of a store polled from the scores fixture (entries 1-4)."""
-    rules = tmp_path / "indicators.yaml"
-    rules.write_text(RULES, encoding="utf-8")
-    for name, items in FEEDS.items():
-        (tmp_path / name).write_text(rss(items), encoding="utf-8")
-    args = ["--db", db_url, "--indicators", str(rules)]
-    assert main([*args, "poll", "wire-a"]) == 0
-    assert main([*args, "poll", "wire-b"]) == 0
-    capsys.readouterr()
-    return args
 
 
 def explain(capsys: pytest.CaptureFixture[str], base: list[str], scenario: str
