@@ -365,6 +365,73 @@ def _at(text: str) -> datetime:
     return when.replace(tzinfo=UTC) if when.tzinfo is None else when.astimezone(UTC)
 
 
+def _duration(text: str) -> timedelta:
+    from monitor.indicators import parse_duration
+
+    try:
+        return timedelta(seconds=parse_duration(text))
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
+def cmd_backtest(args: argparse.Namespace, out: TextIO) -> int:
+    from monitor import backtest
+    from monitor.fetch import read_entries
+    from monitor.rules import load
+
+    rules = load(_indicators_path(args), examples=False).rules
+    config = rules.config
+    by_path = {(config.path.parent / f.path).resolve(): f.id for f in config.feeds if f.path}
+    entries = []
+    now = _now()
+    for name in args.paths:
+        path = Path(name)
+        source = by_path.get(path.resolve(), path.stem)
+        entries.extend(read_entries(path, source=source, now=now).entries)
+    timeline = backtest.run(entries, rules, args.start, args.end, args.step)
+    ids = [s.id for s in config.scenarios]
+    if args.csv:
+        out.write(",".join(["date", *ids]) + "\n")
+        for i, at in enumerate(timeline.steps):
+            levels = (f"{timeline.scenarios[sid][i].level:.1f}" for sid in ids)
+            out.write(",".join([at.isoformat(), *levels]) + "\n")
+        return 0
+    if args.json:
+        for i, at in enumerate(timeline.steps):
+            out.write(json.dumps({
+                "at": at.isoformat(),
+                "levels": {sid: round(timeline.scenarios[sid][i].level, 1) for sid in ids},
+                "alerts": [sid for sid in ids if timeline.scenarios[sid][i].alert],
+            }) + "\n")
+        return 0
+    out.write(f"backtest of {timeline.items} items ({timeline.hits} hits"
+              + (f", {timeline.undated} without a date left out" if timeline.undated else "")
+              + ")\n")
+    if not timeline.steps:
+        out.write("no dated items: nothing to replay\n")
+        return 0
+    width = 60
+    count = len(timeline.steps)
+    buckets = [range(i * count // width, max((i + 1) * count // width, i * count // width + 1))
+               for i in range(min(width, count))]
+    name_width = max(len(sid) for sid in ids)
+    first, last = timeline.steps[0], timeline.steps[-1]
+    out.write(f"{'':<{name_width}}  {first:%Y-%m-%d}{'':<{max(len(buckets) - 20, 1)}}"
+              f"{last:%Y-%m-%d}  now   peak\n")
+    for sid in ids:
+        points = timeline.scenarios[sid]
+        bars = backtest.sparkline([max(points[j].level for j in b) for b in buckets])
+        peak = max(points, key=lambda p: p.level)
+        alerts = [p.at for i, p in enumerate(points)
+                  if p.alert and (i == 0 or not points[i - 1].alert)]
+        line = (f"{sid:<{name_width}}  {bars}  {points[-1].level:4.1f}  {peak.level:4.1f} "
+                f"({peak.at:%Y-%m-%d})")
+        if alerts:
+            line += "  alert from " + ", ".join(f"{a:%Y-%m-%d}" for a in alerts[:3])
+        out.write(line + "\n")
+    return 0
+
+
 def _tenths(x: float) -> float:
     """`x` rounded the way `scoring.round_points` rounds the level, so the two agree."""
     return round(x * 10) / 10
@@ -673,6 +740,22 @@ def build_parser() -> argparse.ArgumentParser:
     explain.add_argument("--at", type=_at, metavar="DATETIME",
                          help="explain as of this ISO date or datetime, UTC (default: now)")
     explain.set_defaults(run=cmd_explain)
+
+    backtest = sub.add_parser("backtest", help="replay dated items through matching and "
+                                               "scoring with a moving now")
+    backtest.add_argument("paths", nargs="+", metavar="PATH",
+                          help="RSS/Atom file or .jsonl of dated items")
+    backtest.add_argument("--from", dest="start", type=_at, metavar="DATE",
+                          help="first step (default: the first item's date)")
+    backtest.add_argument("--to", dest="end", type=_at, metavar="DATE",
+                          help="last step (default: the last item's date)")
+    backtest.add_argument("--step", type=_duration, default=timedelta(days=1), metavar="DURATION",
+                          help="time between steps, e.g. 1d or 12h (default 1d)")
+    shape = backtest.add_mutually_exclusive_group()
+    shape.add_argument("--json", action="store_true", help="one JSON object per step")
+    shape.add_argument("--csv", action="store_true", help="CSV: a row per step, a column per "
+                                                          "scenario")
+    backtest.set_defaults(run=cmd_backtest)
 
     feedback = sub.add_parser("feedback", help="mark an entry's hit false (or undo that)")
     feedback.add_argument("entry", type=int, metavar="ENTRY",
