@@ -13,10 +13,12 @@ $(BIN)/monitor: pyproject.toml
 
 install: $(BIN)/monitor
 
-# Until the dashboard lands, the main job is checking the rules and matching the demo corpus.
+# Until the dashboard lands, the main job is checking the rules, matching the demo corpus and
+# replaying it as a score timeline.
 demo: install
 	$(BIN)/monitor check
 	$(BIN)/monitor match --hits-only seeds/*.xml
+	$(BIN)/monitor backtest seeds/*.xml --from 2025-10-01
 
 test: install
 	$(BIN)/python -m pytest -q
