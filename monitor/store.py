@@ -33,6 +33,7 @@ API
     iter_entries(batch_size, source=) -> Iterator[list[StoredEntry]]     (by pk, short reads)
     entry_by_pk(pk) / entries_by_pk(pks)
     hits_since(since, until=, indicators=) -> list[StoredHit];  hits_for(entry_pks)
+    scored_hits_since(since, until=) -> list[ScoredHit]   hits with only what scoring reads
     stale_entries(fingerprint, batch_size) -> Iterator[list[StoredEntry]]
     replace_hits([(entry_pk, hits), ...], fingerprint)
     counts() -> StoreCounts;  rules_fingerprint() -> str | None;  schema_version() -> int
@@ -42,6 +43,11 @@ API
     unmark(entry_pk, indicator) -> bool                  False if it was not marked
     false_hits() -> frozenset[(entry_pk, indicator)];  feedback() -> list[Feedback]
     indicator_stats(fingerprint=None) -> {indicator: IndicatorStats}   hits and marked false
+
+    Score history (one row per scenario and moment, so trends need no recomputation):
+    save_snapshots([(scenario, level, evidence, alert), ...], now) -> int   upsert at `now`
+    snapshots(scenario=, since=, until=) -> list[Snapshot]     by scenario, then time
+    last_alerts() -> {scenario: bool}     alert state of each scenario's latest snapshot
 
 Ingest, in one transaction per poll
     Entries are keyed by (source, Entry.id); repeats of an id within one poll collapse to the
@@ -261,6 +267,19 @@ class FeedbackRow(SQLModel, table=True):
     at: datetime = Field(sa_type=UTCDateTime)
 
 
+class SnapshotRow(SQLModel, table=True):
+    __tablename__ = "score_snapshot"
+    # The unique constraint is also the (scenario, at) index that history reads go through.
+    __table_args__ = (UniqueConstraint("scenario", "at", name="uq_score_snapshot_scenario_at"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    scenario: str = Field(sa_type=Text)
+    at: datetime = Field(sa_type=UTCDateTime)
+    level: float
+    evidence: float
+    alert: bool = False
+
+
 class MetaRow(SQLModel, table=True):
     __tablename__ = "meta"
 
@@ -273,9 +292,10 @@ _ENTRY = cast(Table, EntryRow.__table__)  # type: ignore[attr-defined]
 _HIT = cast(Table, HitRow.__table__)  # type: ignore[attr-defined]
 _META = cast(Table, MetaRow.__table__)  # type: ignore[attr-defined]
 _FEEDBACK = cast(Table, FeedbackRow.__table__)  # type: ignore[attr-defined]
-# create_all adds tables a database lacks, so a database made before `feedback` existed
-# gains it on its next open without a schema-version bump.
-_TABLES = [_SOURCE, _ENTRY, _HIT, _META, _FEEDBACK]
+_SNAPSHOT = cast(Table, SnapshotRow.__table__)  # type: ignore[attr-defined]
+# create_all adds tables a database lacks, so a database made before `feedback` or
+# `score_snapshot` existed gains them on its next open without a schema-version bump.
+_TABLES = [_SOURCE, _ENTRY, _HIT, _META, _FEEDBACK, _SNAPSHOT]
 
 
 # --- values crossing the boundary --------------------------------------------------------
@@ -403,6 +423,31 @@ class Feedback:
     note: str
     who: str
     at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class Snapshot:
+    """A scenario's score as it was computed at one moment."""
+
+    scenario: str
+    at: datetime
+    level: float
+    evidence: float
+    alert: bool
+
+
+@dataclass(frozen=True, slots=True)
+class ScoredHit:
+    """A hit with only what scoring reads: no match terms, no entry summary."""
+
+    entry_pk: int
+    indicator: str
+    value: float | None
+    label: str | None
+    source: str
+    cluster_id: int
+    when: datetime
+    title: str
 
 
 @dataclass(frozen=True, slots=True)
@@ -1302,6 +1347,24 @@ class Store:
         with self._guard("read"), self._read() as conn:
             return [_stored_hit(r) for r in conn.execute(query)]
 
+    def scored_hits_since(self, since: datetime, until: datetime | None = None
+                          ) -> list[ScoredHit]:
+        """Hits of entries that count from `since` <= t < `until`, with only the columns
+        scoring reads, in one query: `hits_since` plus `entries_by_pk` without the terms'
+        JSON, the summaries or a second round trip. Oldest first."""
+        e, h = _ENTRY.c, _HIT.c
+        query = (
+            select(h.entry_pk, h.indicator, h.value, h.label, e.source, e.cluster_id,
+                   e.when_at, e.title)
+            .join_from(_HIT, _ENTRY, h.entry_pk == e.pk)
+            .where(e.when_at >= _aware(since, "since"))
+        )
+        if until is not None:
+            query = query.where(e.when_at < _aware(until, "until"))
+        query = query.order_by(e.when_at, e.pk, h.indicator)
+        with self._guard("read"), self._read() as conn:
+            return [ScoredHit(*row) for row in conn.execute(query)]
+
     def hits_for(self, entry_pks: Iterable[int]) -> dict[int, list[StoredHit]]:
         """The hits of the given entries (entries without hits are absent)."""
         out: dict[int, list[StoredHit]] = {}
@@ -1406,6 +1469,56 @@ class Store:
         with self._guard("read"), self._read() as conn:
             return {ind: IndicatorStats(hits, false) for ind, hits, false in conn.execute(query)}
 
+    # --- score history -------------------------------------------------------------------------
+
+    def save_snapshots(self, rows: Iterable[tuple[str, float, float, bool]], now: datetime
+                       ) -> int:
+        """Record (scenario, level, evidence, alert) rows as the scores at `now`, in one
+        transaction; a scenario already recorded at `now` is overwritten. Returns the rows
+        written."""
+        now = _aware(now)
+        values = [{"scenario": _clean(sc), "at": now, "level": float(level),
+                   "evidence": float(ev), "alert": bool(alert)}
+                  for sc, level, ev, alert in rows]
+        if not values:
+            return 0
+        stmt = self._insert(_SNAPSHOT)
+        stmt = stmt.on_conflict_do_update(
+            index_elements=["scenario", "at"],
+            set_={k: stmt.excluded[k] for k in ("level", "evidence", "alert")},
+        )
+        with self._guard("write to"), self._write() as conn:
+            conn.execute(stmt, values)
+        return len(values)
+
+    def snapshots(self, scenario: str | None = None, since: datetime | None = None,
+                  until: datetime | None = None) -> list[Snapshot]:
+        """Recorded scores with `since` <= at < `until`, by scenario then time."""
+        s = _SNAPSHOT.c
+        query = select(s.scenario, s.at, s.level, s.evidence, s.alert)
+        if scenario is not None:
+            query = query.where(s.scenario == scenario)
+        if since is not None:
+            query = query.where(s.at >= _aware(since, "since"))
+        if until is not None:
+            query = query.where(s.at < _aware(until, "until"))
+        query = query.order_by(s.scenario, s.at)
+        with self._guard("read"), self._read() as conn:
+            return [Snapshot(sc, at, level, ev, bool(alert))
+                    for sc, at, level, ev, alert in conn.execute(query)]
+
+    def last_alerts(self) -> dict[str, bool]:
+        """Scenario -> the alert state of its latest snapshot (what hysteresis starts from)."""
+        s = _SNAPSHOT.c
+        latest = (
+            select(s.scenario, func.max(s.at).label("at")).group_by(s.scenario).subquery()
+        )
+        query = select(s.scenario, s.alert).join(
+            latest, and_(s.scenario == latest.c.scenario, s.at == latest.c.at)
+        )
+        with self._guard("read"), self._read() as conn:
+            return {sc: bool(alert) for sc, alert in conn.execute(query)}
+
     # --- evidence: re-matching ------------------------------------------------------------------
 
     def replace_hits(self, batch: Sequence[tuple[int, Sequence[Hit]]], fingerprint: str) -> None:
@@ -1441,6 +1554,8 @@ __all__ = [
     "Feedback",
     "IndicatorStats",
     "Polled",
+    "ScoredHit",
+    "Snapshot",
     "IngestReport",
     "SourceState",
     "SourceSync",
