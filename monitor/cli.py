@@ -454,27 +454,34 @@ def _unknown(kind: str, name: str, known: Sequence[str], where: str) -> str:
 
 def _gathered(args: argparse.Namespace) -> tuple[Any, Any]:
     """The rules, and the evidence at --at (default now) from the store."""
-    from monitor.evidence import gather
+    from monitor.evidence import gather_scored
 
     rules, store = _prepare(args)
     try:
-        return rules, gather(store, rules.config, args.at or _now())
+        return rules, gather_scored(store, rules.config, args.at or _now())
     finally:
         store.close()
 
 
 def cmd_scores(args: argparse.Namespace, out: TextIO) -> int:
-    from monitor import scoring
+    from monitor.evidence import gather_scored, snapshot_rows, views
 
-    rules, got = _gathered(args)
+    rules, store = _prepare(args)
     config = rules.config
-    settings = scoring.settings_for(config)
+    live = args.at is None
+    try:
+        got = gather_scored(store, config, args.at or _now())
+        # Live scores continue the stored history: an alert stays on until the level falls
+        # below its hysteresis band, and this reading becomes part of the history. A score
+        # --at a past moment is a what-if and is neither fed by nor written to the history.
+        shown = views(config, got, store.last_alerts() if live else None)
+        if live:
+            store.save_snapshots(snapshot_rows(shown), got.now)
+    finally:
+        store.close()
     rows: list[dict[str, Any]] = []
     for scenario in config.scenarios:
-        # No past alert states are stored yet (no snapshots), so every view starts from "not
-        # in alert": hysteresis cannot keep an alert on until that history exists.
-        v = scoring.view(scenario.id, got.evidence, config, got.now, settings, got.false_hits,
-                         was_alert=False)
+        v = shown[scenario.id]
         level = _tenths(v.score.level)
         rows.append({
             "scenario": scenario.id, "title": scenario.title, "at": got.now.isoformat(),

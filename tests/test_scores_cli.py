@@ -193,3 +193,19 @@ def test_an_indicator_without_hits_has_no_precision(
 """, encoding="utf-8")
     assert output(capsys, *base, "indicators", "--stats").splitlines()[-1] == (
         "mobilisation           0      0          -")
+
+
+def test_live_scores_are_kept_as_history_and_what_if_scores_are_not(
+    base: list[str], capsys: pytest.CaptureFixture[str], db_url: str
+) -> None:
+    from monitor.store import Store
+
+    output(capsys, *base, "scores", "--at", AT)
+    with Store.open(db_url) as store:
+        assert store.snapshots() == []
+    output(capsys, *base, "scores")
+    output(capsys, *base, "scores", "--json")
+    with Store.open(db_url) as store:
+        scenarios = {s.scenario for s in store.snapshots()}
+        assert len(store.snapshots()) == 2 * len(scenarios) > 0
+        assert set(store.last_alerts()) == scenarios
