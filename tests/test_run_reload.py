@@ -11,6 +11,8 @@ import sys
 import time
 from pathlib import Path
 
+from test_scheduler import wait_for
+
 RSS = """<?xml version="1.0" encoding="utf-8"?><rss version="2.0"><channel><title>T</title>
 <link>https://example.org/</link><description>d</description>
 <item><title>Kremlin denies talks</title><guid>a</guid></item>
@@ -33,15 +35,6 @@ def hits(db: Path) -> list[tuple[str, str]]:
             ).fetchall())
     except sqlite3.OperationalError:
         return []
-
-
-def wait_for(predicate: object, timeout: float = 30) -> bool:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():  # type: ignore[operator]
-            return True
-        time.sleep(0.05)
-    return False
 
 
 def test_saving_rules_rematches_and_a_broken_save_keeps_the_last_good(tmp_path: Path) -> None:

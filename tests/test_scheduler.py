@@ -78,7 +78,7 @@ def count(db: Path, sql: str) -> int:
         return 0
 
 
-def wait_for(predicate: object, timeout: float) -> bool:
+def wait_for(predicate: object, timeout: float = 30) -> bool:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if predicate():  # type: ignore[operator]
