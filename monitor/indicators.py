@@ -79,6 +79,9 @@ class Defaults(_Strict):
     """Evidence at which a scenario's level reaches 63 of 100 (see docs/scoring.md)."""
     hysteresis: float = Field(default=10.0, ge=0)
     """An alert ends only when the level falls this many points below the alert level."""
+    summary_chars: int = Field(default=1500, ge=0)
+    """How much of a summary the rules read (its lead, cut at a word); 0 reads all of it.
+    Feeds that put whole articles in the summary otherwise fire on background paragraphs."""
 
 
 class Feed(_Strict):

@@ -666,6 +666,7 @@ class Rules:
         if self._scanned:
             self._automaton.make_automaton()
         self._words = frozenset(self._vocabulary)
+        self._summary_chars = config.defaults.summary_chars
         # An indicator is triggered by its smallest necessary term set; its other necessary
         # sets are checked (one C-level set test each) before its clause tree runs.
         index: dict[int, list[int]] = {}
@@ -694,6 +695,10 @@ class Rules:
         return self.match_text(entry.title, entry.summary)
 
     def match_text(self, title: str, summary: str = "") -> list[Hit]:
+        limit = self._summary_chars
+        if limit and len(summary) > limit:
+            cut = summary.rfind(" ", 0, limit + 1)
+            summary = summary[: cut if cut > 0 else limit]
         doc = self._scan(title, summary)
         trigger = self._trigger
         candidates = set(self._always)
@@ -795,6 +800,7 @@ def _fingerprint(config: Config) -> str:
     payload = {
         "engine": ENGINE_VERSION,
         "lists": config.lists,
+        "summary_chars": config.defaults.summary_chars,
         "indicators": [
             {"id": i.id, "match": i.match, "value": i.value.model_dump() if i.value else None,
              "labels": i.labels}

@@ -254,3 +254,14 @@ def test_the_fingerprint_changes_with_the_rules_but_not_with_weights(tmp_path: P
     d = rules_for(tmp_path, body).fingerprint
     assert a == b == d
     assert a != c
+
+
+def test_rules_read_the_lead_of_a_long_summary_only(tmp_path: Path) -> None:
+    path = tmp_path / "indicators.yaml"
+    path.write_text("version: 1\ndefaults: {summary_chars: 40}\n"
+                    "scenarios: [{id: s, title: S, question: Q}]\nindicators:\n"
+                    "  - {id: x, title: X, weight: {s: 1}, match: [mutiny]}\n", encoding="utf-8")
+    rules = load(path).rules
+    assert [h.indicator for h in rules.match_text("News", "A mutiny in the south")] == ["x"]
+    background = "The markets were calm today and trading was thin. " + "A mutiny in 2023."
+    assert rules.match_text("News", background) == []
