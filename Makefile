@@ -13,12 +13,9 @@ $(BIN)/monitor: pyproject.toml
 
 install: $(BIN)/monitor
 
-# Until the dashboard lands, the main job is checking the rules, matching the demo corpus and
-# replaying it as a score timeline.
+# The dashboard on the demo corpus, polled from disk into a throwaway database.
 demo: install
-	$(BIN)/monitor check
-	$(BIN)/monitor match --hits-only seeds/*.xml
-	$(BIN)/monitor backtest seeds/*.xml --from 2025-10-01
+	$(BIN)/monitor demo
 
 test: install
 	$(BIN)/python -m pytest -q

@@ -691,6 +691,48 @@ def cmd_indicators(args: argparse.Namespace, out: TextIO) -> int:
     return 0
 
 
+# --- dashboard and demo ----------------------------------------------------------------------
+
+
+def cmd_dashboard(args: argparse.Namespace, out: TextIO) -> int:
+    from monitor.tui.app import MonitorApp
+
+    # Sources synced and stale hits re-matched before the first screen, as `monitor scores`
+    # does, so the dashboard scores what the current rules say.
+    _, store = _prepare(args)
+    store.close()
+    MonitorApp(args.db or os.environ.get("MONITOR_DB") or None, _indicators_path(args)).run()
+    return 0
+
+
+def cmd_demo(args: argparse.Namespace, out: TextIO) -> int:
+    import tempfile
+
+    from monitor.rules import load
+    from monitor.store import Store
+    from monitor.tui import demo
+    from monitor.tui.app import MonitorApp
+
+    path = _indicators_path(args)
+    rules = load(path, examples=False).rules
+    # The corpus sits beside the shipped indicators.yaml in a checkout; the package's own
+    # checkout is the fallback when the rules come from elsewhere.
+    seeds = demo.find_seeds(path.resolve().parent / "seeds",
+                            Path(__file__).resolve().parents[1] / "seeds")
+    with tempfile.TemporaryDirectory(prefix="monitor-demo-") as folder:
+        url = f"sqlite:///{Path(folder) / 'demo.db'}"
+        store = Store.open(url)
+        try:
+            seeded = demo.seed(store, rules, seeds)
+        finally:
+            store.close()
+        for o in seeded.report.failed:
+            print(f"monitor: {o.feed}: {o.message}", file=sys.stderr)
+        # Scored as of the newest item, so the demo corpus's evidence has not decayed away.
+        MonitorApp(url, path, now=seeded.newest).run()
+    return 0
+
+
 # --- entry point -----------------------------------------------------------------------------
 
 
@@ -780,6 +822,14 @@ def build_parser() -> argparse.ArgumentParser:
                             help="stored hits, hits marked false and precision per indicator")
     indicators.add_argument("--json", action="store_true", help="one JSON object per indicator")
     indicators.set_defaults(run=cmd_indicators)
+
+    dashboard = sub.add_parser("dashboard", help="the scores, and the stories behind them, in "
+                                                 "the terminal")
+    dashboard.set_defaults(run=cmd_dashboard)
+
+    demo = sub.add_parser("demo", help="the dashboard on the demo corpus (seeds/), in a "
+                                       "throwaway database")
+    demo.set_defaults(run=cmd_demo)
     return parser
 
 

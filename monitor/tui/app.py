@@ -1,0 +1,195 @@
+"""The dashboard: a scenarios screen (one row per scenario: level, changes, alerts, top
+indicator) and a scenario's detail (the stories behind its level).
+
+The store is read only in a thread worker, which posts the scored board back as a message, so
+the event loop never waits on the database. Every text that comes from a feed or from
+indicators.yaml is drawn as a `rich.text.Text`, never as markup, so a headline with square
+brackets shows as written.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from pathlib import Path
+
+from rich.text import Text
+from textual import work
+from textual.app import App, ComposeResult
+from textual.binding import Binding
+from textual.message import Message
+from textual.screen import Screen
+from textual.widgets import DataTable, Footer, Header, Static
+
+from monitor.errors import MonitorError
+from monitor.indicators import Scenario
+from monitor.scoring import ScenarioView, round_points
+from monitor.tui.board import (
+    Board,
+    arrow,
+    level_bar,
+    load_board,
+    shown_change,
+    tenths,
+    top_indicator,
+)
+
+
+def _stamp(when: datetime) -> str:
+    return when.strftime("%Y-%m-%d %H:%M UTC")
+
+
+class ScoresLoaded(Message):
+    """The worker scored every scenario."""
+
+    def __init__(self, board: Board) -> None:
+        super().__init__()
+        self.board = board
+
+
+class LoadFailed(Message):
+    """The worker could not read the rules or the store; `error` says why in one sentence."""
+
+    def __init__(self, error: str) -> None:
+        super().__init__()
+        self.error = error
+
+
+class DetailScreen(Screen[None]):
+    """One scenario: its question, where it comes from, and the stories behind its level."""
+
+    BINDINGS = [Binding("escape", "app.pop_screen", "Back")]
+
+    def __init__(self, scenario: Scenario, view: ScenarioView, now: datetime) -> None:
+        super().__init__()
+        self.scenario = scenario
+        self.view = view
+        self.now = now
+
+    def compose(self) -> ComposeResult:
+        s, score = self.scenario, self.view.score
+        head = Text()
+        head.append(s.title, style="bold")
+        head.append(f"  level {tenths(score.level):.1f} at {_stamp(self.now)}")
+        if self.view.alert:
+            head.append("  ALERT", style="bold red")
+        head.append("\n")
+        head.append(s.question)
+        if s.source:
+            head.append("\nSource: ", style="dim")
+            head.append(s.source, style="dim")
+        if not score.stories:
+            head.append("\nNo evidence counts for this scenario now.", style="italic")
+        yield Header()
+        yield Static(head, id="question")
+        yield DataTable(id="stories", cursor_type="row", zebra_stripes=True)
+        yield Footer()
+
+    def on_mount(self) -> None:
+        table = self.query_one("#stories", DataTable)
+        table.add_columns("time", "source", "indicator", "points", "title")
+        stories = self.view.score.stories
+        for story, points in zip(stories, round_points(stories, self.view.score.level),
+                                 strict=True):
+            lead = story.reports[0]
+            source = f"{lead.source} {lead.grade}"
+            if len(story.reports) > 1:
+                source += f" +{len(story.reports) - 1}"
+            table.add_row(
+                Text(story.latest.strftime("%Y-%m-%d %H:%M")), Text(source),
+                Text(story.indicator), Text(f"{points:+.1f}", justify="right"),
+                Text(" ".join(lead.title.split())),
+                key=f"{story.indicator}:{story.cluster}",
+            )
+        table.focus()
+
+
+class MonitorApp(App[None]):
+    """The dashboard over the store at `store_url` with the rules at `indicators_path`, scored
+    at `now` (default: the current time at each refresh)."""
+
+    CSS_PATH = "monitor.tcss"
+    TITLE = "monitor"
+    BINDINGS = [
+        Binding("r", "reload", "Refresh"),
+        Binding("q", "quit", "Quit"),
+    ]
+
+    def __init__(self, store_url: str | None, indicators_path: Path | str,
+                 now: datetime | None = None) -> None:
+        super().__init__()
+        self.store_url = store_url
+        self.indicators_path = Path(indicators_path)
+        self.now = now
+        self.board: Board | None = None
+
+    def compose(self) -> ComposeResult:
+        yield Header()
+        yield Static(Text("Scoring…"), id="status")
+        yield DataTable(id="scenarios", cursor_type="row", zebra_stripes=True)
+        yield Footer()
+
+    def on_mount(self) -> None:
+        table = self.query_one("#scenarios", DataTable)
+        table.add_columns("scenario", "level", "24 h", "7 d", "marks", "top indicator")
+        table.focus()
+        self.load_scores()
+
+    def action_reload(self) -> None:
+        self.query_one("#status", Static).update(Text("Scoring…"))
+        self.load_scores()
+
+    @work(thread=True, exclusive=True, group="scores")
+    def load_scores(self) -> None:
+        try:
+            board = load_board(self.store_url, self.indicators_path, self.now)
+        except MonitorError as exc:
+            self.post_message(LoadFailed(str(exc)))
+            return
+        self.post_message(ScoresLoaded(board))
+
+    def on_scores_loaded(self, message: ScoresLoaded) -> None:
+        board = self.board = message.board
+        table = self.query_one("#scenarios", DataTable)
+        cursor = table.cursor_row
+        table.clear()
+        alerts = 0
+        for scenario in board.config.scenarios:
+            v = board.views[scenario.id]
+            level = v.score.level
+            marks = Text()
+            if v.alert:
+                alerts += 1
+                marks.append("ALERT", style="bold red")
+            if v.surges:
+                marks.append(" " if marks else "")
+                marks.append(f"surge {len(v.surges)}", style="bold yellow")
+            top = top_indicator(v.score)
+            table.add_row(
+                Text(scenario.title),
+                Text(f"{level_bar(level)} {tenths(level):5.1f}"),
+                Text(arrow(shown_change(level, v.change_24h))),
+                Text(arrow(shown_change(level, v.change_7d))),
+                marks,
+                Text(f"{top[0]} {top[1]:+.1f}" if top else "-"),
+                key=scenario.id,
+            )
+        if board.config.scenarios:
+            table.move_cursor(row=min(cursor, len(board.config.scenarios) - 1))
+        n = len(board.config.scenarios)
+        status = Text(f"Scores at {_stamp(board.now)}: {n} scenario{'s' if n != 1 else ''}")
+        if alerts:
+            status.append(f", {alerts} in alert", style="bold red")
+        status.append(". Enter opens a scenario.", style="dim")
+        self.query_one("#status", Static).update(status)
+
+    def on_load_failed(self, message: LoadFailed) -> None:
+        self.query_one("#status", Static).update(Text(message.error, style="bold red"))
+
+    def on_data_table_row_selected(self, event: DataTable.RowSelected) -> None:
+        if self.board is None or event.data_table.id != "scenarios":
+            return
+        sid = event.row_key.value
+        scenario = self.board.config.scenario(sid) if sid else None
+        if scenario is not None:
+            self.push_screen(DetailScreen(scenario, self.board.views[scenario.id],
+                                          self.board.now))

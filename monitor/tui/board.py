@@ -1,0 +1,84 @@
+"""What the dashboard shows, read from the store and the rules, and the small text shapes it is
+drawn with (level bars, change arrows). No textual here: the worker thread calls `load_board`,
+and tests read its output without a terminal."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+
+from monitor.evidence import gather_scored, views
+from monitor.indicators import Config
+from monitor.scoring import ScenarioView, Score, round_points
+
+BLOCKS = " ▏▎▍▌▋▊▉█"
+"""Eighths of a cell, so a 10-cell bar shows the level to within 1.25 points."""
+
+
+@dataclass(frozen=True)
+class Board:
+    """Every scenario's view at one moment, with the rules they were scored under."""
+
+    now: datetime
+    config: Config
+    views: dict[str, ScenarioView]
+
+
+def load_board(store_url: str | None, indicators_path: Path | str,
+               now: datetime | None = None) -> Board:
+    """Score every scenario from the store at `now` (default: the current time).
+
+    A live board continues the stored alert history (hysteresis), as `monitor scores` does; a
+    board at a fixed moment is a what-if and starts from no alerts. It writes nothing."""
+    from monitor.rules import load
+    from monitor.store import Store
+
+    config = load(indicators_path, examples=False).rules.config
+    store = Store.open(store_url)
+    try:
+        at = now or datetime.now(UTC)
+        got = gather_scored(store, config, at)
+        shown = views(config, got, store.last_alerts() if now is None else None)
+    finally:
+        store.close()
+    return Board(at, config, shown)
+
+
+def tenths(x: float) -> float:
+    """Rounded as `scoring.round_points` rounds the level, so bar, table and detail agree."""
+    return round(x * 10) / 10
+
+
+def level_bar(level: float, width: int = 10) -> str:
+    """`level` (0-100) as `width` cells of block characters, partial cells in eighths."""
+    eighths = round(max(0.0, min(level, 100.0)) / 100 * width * 8)
+    full, part = divmod(eighths, 8)
+    bar = BLOCKS[-1] * full + (BLOCKS[part] if part else "")
+    return bar.ljust(width)
+
+
+def shown_change(level: float, change: float) -> float:
+    """The change between the levels as shown, so the earlier level is exactly level - change."""
+    return round(tenths(level) - tenths(level - change), 1)
+
+
+def arrow(change: float) -> str:
+    """A change of the shown level with its direction: `▲ +3.2`, `▼ -1.0`, `· 0.0`."""
+    if change > 0:
+        return f"▲ {change:+.1f}"
+    if change < 0:
+        return f"▼ {change:+.1f}"
+    return "·  0.0"
+
+
+def top_indicator(score: Score) -> tuple[str, float] | None:
+    """The indicator with the largest evidence, with its points as the detail shows them."""
+    points: dict[str, float] = {}
+    for story, p in zip(score.stories, round_points(score.stories, score.level), strict=True):
+        points[story.indicator] = points.get(story.indicator, 0.0) + p
+    by = score.by_indicator()
+    if not by:
+        return None
+    best = min(by, key=lambda i: (-abs(by[i][0]), i))
+    return best, round(points[best], 1)
