@@ -720,6 +720,9 @@ def cmd_demo(args: argparse.Namespace, out: TextIO) -> int:
     seeds = demo.find_seeds(path.resolve().parent / "seeds",
                             Path(__file__).resolve().parents[1] / "seeds")
     with tempfile.TemporaryDirectory(prefix="monitor-demo-") as folder:
+        # The shipped rules with the demo outlets added as feeds, so their grades count.
+        path = demo.with_demo_feeds(path, seeds, Path(folder))
+        rules = load(path, examples=False).rules
         url = f"sqlite:///{Path(folder) / 'demo.db'}"
         store = Store.open(url)
         try:

@@ -8,6 +8,8 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
+import yaml
+
 from monitor.errors import MonitorError
 from monitor.indicators import Feed
 from monitor.poll import Poller, PollReport
@@ -25,6 +27,21 @@ class Seeded:
 def seed_feeds(folder: Path) -> list[Feed]:
     """One path feed per `*.xml` file in `folder`, named after the file."""
     return [Feed(id=p.stem, path=str(p.resolve())) for p in sorted(folder.glob("*.xml"))]
+
+
+def with_demo_feeds(indicators: Path, folder: Path, work: Path) -> Path:
+    """A copy of `indicators` in `work` whose feeds are the demo outlets of `folder`
+    (`feeds.yaml` there, with their reliability grades), so the demo scores them as graded."""
+    grades = folder / "feeds.yaml"
+    if not grades.is_file():
+        return indicators
+    document = yaml.safe_load(indicators.read_text(encoding="utf-8"))
+    feeds = yaml.safe_load(grades.read_text(encoding="utf-8")).get("feeds", [])
+    document["feeds"] = [{**f, "path": str((folder / f["path"]).resolve())} for f in feeds]
+    copy = work / "indicators.yaml"
+    copy.write_text(yaml.safe_dump(document, allow_unicode=True, sort_keys=False),
+                    encoding="utf-8")
+    return copy
 
 
 def find_seeds(*candidates: Path) -> Path:
