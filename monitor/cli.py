@@ -714,7 +714,7 @@ def cmd_demo(args: argparse.Namespace, out: TextIO) -> int:
     from monitor.tui.app import MonitorApp
 
     path = _indicators_path(args)
-    rules = load(path, examples=False).rules
+    load(path, examples=False)  # problems are reported against the analyst's file, not a copy
     # The corpus sits beside the shipped indicators.yaml in a checkout; the package's own
     # checkout is the fallback when the rules come from elsewhere.
     seeds = demo.find_seeds(path.resolve().parent / "seeds",
