@@ -11,6 +11,7 @@ import difflib
 import getpass
 import json
 import logging
+import math
 import os
 import sys
 from collections.abc import Callable, Sequence
@@ -231,7 +232,33 @@ def cmd_run(args: argparse.Namespace, out: TextIO) -> int:
                 log.info("rules reloaded", extra={"event": {"rules": new.fingerprint,
                                                             "re-matched": changed}})
 
-            await serve(poller, tick=args.tick, on_pass=reload_if_changed)
+            scored_at = [0.0]
+
+            def score_and_record() -> list[tuple[str, bool, float]]:
+                # Each reading becomes history (trends, alert hysteresis); crossings are
+                # returned so they can be told.
+                from monitor.evidence import gather_scored, snapshot_rows, views
+
+                config = poller.rules.config
+                was = store.last_alerts()
+                shown = views(config, gather_scored(store, config, _now()), was)
+                store.save_snapshots(snapshot_rows(shown), _now())
+                return [(sid, v.alert, v.score.level) for sid, v in shown.items()
+                        if v.alert != was.get(sid, False)]
+
+            async def after_pass(report: Any) -> None:
+                await reload_if_changed(report)
+                loop_now = asyncio.get_running_loop().time()
+                elapsed = loop_now - scored_at[0] if scored_at[0] else math.inf
+                if not (elapsed >= args.score_every
+                        or (report.new and elapsed >= min(args.score_every, 60.0))):
+                    return
+                scored_at[0] = loop_now
+                for sid, on, level in await asyncio.to_thread(score_and_record):
+                    log.warning("alert on" if on else "alert off",
+                                extra={"event": {"scenario": sid, "level": round(level, 1)}})
+
+            await serve(poller, tick=args.tick, on_pass=after_pass)
 
     try:
         asyncio.run(go())
@@ -771,6 +798,9 @@ def build_parser() -> argparse.ArgumentParser:
                      help="how often to look for due feeds (default 10)")
     run.add_argument("--worker-id", metavar="NAME",
                      help="this poller's name in a team's database (default: random)")
+    run.add_argument("--score-every", type=float, default=300.0, metavar="SECONDS",
+                     help="score and record a snapshot at least this often, and after new "
+                          "evidence (at most once a minute); default 300")
     run.add_argument("--log-format", choices=["text", "json"], default="text",
                      help="log lines as key=value text or JSON (default text)")
     run.set_defaults(run=cmd_run)

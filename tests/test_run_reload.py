@@ -59,3 +59,32 @@ def test_saving_rules_rematches_and_a_broken_save_keeps_the_last_good(tmp_path: 
     assert proc.returncode == 0, err
     assert "keeping the last good rules" in err
     assert "rules reloaded" in err
+
+
+def test_run_records_snapshots_and_says_when_an_alert_turns_on(tmp_path: Path) -> None:
+    (tmp_path / "feed.xml").write_text(RSS, encoding="utf-8")
+    rules = tmp_path / "indicators.yaml"
+    rules.write_text(RULES.format(term="Kremlin").replace(
+        "{id: s, title: S, question: Q}", "{id: s, title: S, question: Q, alert: 1}"),
+        encoding="utf-8")
+    db = tmp_path / "m.db"
+    env = {**os.environ, "MONITOR_INDICATORS": str(rules), "MONITOR_DB": f"sqlite:///{db}"}
+    proc = subprocess.Popen([sys.executable, "-m", "monitor", "run", "--tick", "0.2",
+                             "--score-every", "0.3"], env=env, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True)
+
+    def snapshots() -> int:
+        try:
+            with sqlite3.connect(db, timeout=10) as conn:
+                return int(conn.execute("select count(*) from score_snapshot").fetchone()[0])
+        except sqlite3.OperationalError:
+            return 0
+
+    try:
+        assert wait_for(lambda: snapshots() >= 2)
+        proc.send_signal(signal.SIGTERM)
+        _, err = proc.communicate(timeout=30)
+    finally:
+        proc.kill()
+    assert proc.returncode == 0, err
+    assert err.count("alert on") == 1 and 'scenario="s"' in err
