@@ -398,7 +398,8 @@ def source_problem(source: Source, node: yaml.Node, message: str) -> Problem:
 # --- validation --------------------------------------------------------------------------
 
 
-def _did_you_mean(word: str, choices: Iterable[str]) -> str:
+def did_you_mean(word: str, choices: Iterable[str]) -> str:
+    """`; did you mean `x`?` for the closest of `choices`, or nothing."""
     close = difflib.get_close_matches(word, list(choices), n=1, cutoff=0.6)
     return f"; did you mean `{close[0]}`?" if close else ""
 
@@ -454,7 +455,7 @@ def _pydantic_problems(
         name = str(loc[-1]) if loc else ""
         where = _WHAT.get(str(prefix[0]), "") if prefix else ""
         if kind == "extra_forbidden":
-            hint = _did_you_mean(name, _fields_at(model, loc))
+            hint = did_you_mean(name, _fields_at(model, loc))
             allowed = ", ".join(f"`{f}`" for f in _fields_at(model, loc))
             message = f"unknown key `{name}`{hint or f'; allowed here: {allowed}'}"
             problems.append(source.at(path, message, key=True))
@@ -547,9 +548,6 @@ def _expand_opml(feeds: list[tuple[int, Feed]], path: Path, source: Source,
     return out
 
 
-LIST_REF = re.compile(r"\$([A-Za-z0-9_-]+)")
-
-
 def _list_refs(value: Any, path: Path_) -> Iterable[tuple[str, Path_]]:
     """Every `$name` used in a clause, with where it stands."""
     if isinstance(value, str):
@@ -623,7 +621,7 @@ def parse(path: Path | str) -> tuple[Config | None, list[Problem]]:
         for wpath, weight in weights:
             for sid in weight:
                 if sid not in known_scenarios:
-                    hint = _did_you_mean(sid, scenario_ids) or (
+                    hint = did_you_mean(sid, scenario_ids) or (
                         "; define it under `scenarios:` or fix the id")
                     problems.append(source.at((*wpath, sid),
                                               f"weight names unknown scenario `{sid}`{hint}",
@@ -654,10 +652,8 @@ def parse(path: Path | str) -> tuple[Config | None, list[Problem]]:
                 referenced.extend(_list_refs(raw[key], ("indicators", i, key)))
     for name, ref_path in referenced:
         if name not in root.lists:
-            hint = _did_you_mean(name, list_names)
-            hint = hint.replace("`;", "`;").replace("`?", "`?") if hint else (
+            hint = did_you_mean(name, list_names).replace("mean `", "mean `$") or (
                 "; define it under `lists:`")
-            hint = hint.replace("did you mean `", "did you mean `$")
             problems.append(source.at(ref_path, f"unknown list `${name}`{hint}"))
 
     config = Config(

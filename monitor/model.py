@@ -6,7 +6,7 @@ Frozen dataclasses with no dependencies, so the pure core (rules, scoring) and t
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime
 
 
@@ -49,11 +49,3 @@ class Hit:
     """A number the indicator extracts (e.g. the new key rate in percent), if any."""
     label: str | None = None
     """The first `labels:` class of the indicator the entry fits (e.g. hike, cut, hold)."""
-
-
-@dataclass(frozen=True, slots=True)
-class EntryHits:
-    """An entry together with everything the rules found in it."""
-
-    entry: Entry
-    hits: tuple[Hit, ...] = field(default=())

@@ -27,7 +27,7 @@ from typing import Any
 import ahocorasick
 
 from monitor.errors import ConfigError, Problem
-from monitor.indicators import Config, Indicator, Path_, parse
+from monitor.indicators import Config, Indicator, Path_, did_you_mean, parse
 from monitor.model import Entry, Hit
 from monitor.regex_literals import required_literals
 from monitor.text import WORD, fold, fold_words
@@ -64,8 +64,8 @@ class _Term:
 class _Doc:
     """One entry prepared for matching; costly views are computed only when a rule asks."""
 
-    __slots__ = ("title", "summary", "norm", "sep", "found", "tokens", "_orig", "_rx", "_fields",
-                 "_folded", "_keys")
+    __slots__ = ("title", "summary", "norm", "sep", "title_count", "found", "tokens", "_orig",
+                 "_rx", "_fields", "_folded", "_keys")
 
     def __init__(self, title: str, summary: str, keys: Mapping[int, str]) -> None:
         self.title = title
@@ -74,6 +74,7 @@ class _Doc:
         self.tokens = [*title_words, _SEP, *fold_words(summary)]
         self.norm = f" {' '.join(self.tokens)} "
         self.sep = len(" ".join(title_words)) + 1 if title_words else 0
+        self.title_count = len(title_words)
         self.found: dict[int, list[int] | None] = {}
         """Term id -> positions in `norm` of its occurrences; None until a rule asks."""
         self._keys = keys
@@ -102,11 +103,10 @@ class _Doc:
         """The index of the token whose leading space is at `pos` of `norm`."""
         return self.norm.count(" ", 0, pos)
 
-    def pos_of(self, index: int) -> int:
-        """The position in `norm` of the leading space of token `index`."""
-        pos = 0
-        for _ in range(index):
-            pos = self.norm.index(" ", pos + 1)
+    def back(self, pos: int, tokens: int) -> int:
+        """The position of the leading space of the token `tokens` before the one at `pos`."""
+        for _ in range(tokens):
+            pos = self.norm.rindex(" ", 0, pos)
         return pos
 
     def original_words(self, index: int, width: int) -> str:
@@ -411,10 +411,10 @@ class _Compiler:
         ok = True
         for key in data:
             if key not in _CLAUSE_KEYS:
-                close = [k for k in _CLAUSE_KEYS if _similar(key, k)]
-                hint = f"did you mean `{close[0]}`? " if close else ""
-                self.problem((*path, key), f"unknown key `{key}` in a clause; {hint}a clause "
-                             "takes any, all, not, near and in", key=True)
+                hint = did_you_mean(key, _CLAUSE_KEYS).removeprefix("; ")
+                self.problem((*path, key), f"unknown key `{key}` in a clause; "
+                             f"{hint + ' ' if hint else ''}a clause takes any, all, not, near "
+                             "and in", key=True)
                 ok = False
         if "in" in data:
             where = data["in"]
@@ -584,17 +584,10 @@ class _Compiler:
         return rule, node.requires
 
 
-def _similar(a: str, b: str) -> bool:
-    import difflib
-
-    return difflib.SequenceMatcher(None, a, b).ratio() >= 0.6
-
-
 def _in_scope(doc: _Doc, token_index: int, scope: int) -> bool:
     if scope == TEXT:
         return True
-    title_words = doc.norm.count(" ", 0, doc.sep)
-    return (token_index < title_words) == (scope == TITLE)
+    return (token_index < doc.title_count) == (scope == TITLE)
 
 
 def _positions(doc: _Doc, term: _Term, scope: int) -> list[int]:
@@ -767,7 +760,7 @@ def _verify_phrase(doc: _Doc, anchor_pos: int, offset: int,
             return None
         if (kind == "word" and token != word) or (kind == "prefix" and not token.startswith(word)):
             return None
-    return doc.pos_of(start)
+    return doc.back(anchor_pos, offset)
 
 
 def _extract_value(doc: _Doc, spec: _ValueRule) -> float | None:
@@ -903,9 +896,3 @@ def load(path: Path | str, *, examples: bool = True) -> Checked:
     if problems:
         raise ConfigError(problems)
     return Checked(rules, count)
-
-
-def match_entries(rules: Rules, entries: Iterable[Entry]) -> Iterable[tuple[Entry, list[Hit]]]:
-    """Each entry with its hits, lazily."""
-    for entry in entries:
-        yield entry, rules.match(entry)
