@@ -11,7 +11,6 @@ import difflib
 import getpass
 import json
 import logging
-import math
 import os
 import sys
 from collections.abc import Callable, Sequence
@@ -199,79 +198,37 @@ def cmd_poll(args: argparse.Namespace, out: TextIO) -> int:
 def cmd_run(args: argparse.Namespace, out: TextIO) -> int:
     import asyncio
 
-    from monitor.poll import rematch
-    from monitor.rules import load
     from monitor.scheduler import serve
+    from monitor.watch import Crossing, Reload, Watch
 
     _configure_logging(args.log_format)
     rules, store = _prepare(args)
-    path = _indicators_path(args)
     log = logging.getLogger("monitor")
-    seen = [_mtime(path)]
+
+    def told_reload(reload: Reload) -> None:
+        if reload.rules is None:
+            log.error("indicators.yaml has problems; keeping the last good rules",
+                      extra={"event": {"problems": reload.problems}})
+        else:
+            log.info("rules reloaded", extra={"event": {"rules": reload.rules.fingerprint,
+                                                        "re-matched": reload.rematched}})
+
+    def told_crossing(crossing: Crossing) -> None:
+        log.warning("alert on" if crossing.on else "alert off",
+                    extra={"event": {"scenario": crossing.scenario,
+                                     "level": round(crossing.level, 1)}})
 
     async def go() -> None:
         async with _poller(args, store, rules) as poller:
-
-            async def reload_if_changed(_report: Any) -> None:
-                # Saving indicators.yaml takes effect without a restart; a broken file leaves
-                # the last good rules polling and says what is wrong.
-                mtime = _mtime(path)
-                if mtime == seen[0]:
-                    return
-                seen[0] = mtime
-                try:
-                    new = (await asyncio.to_thread(load, path, examples=False)).rules
-                except ConfigError as exc:
-                    log.error("indicators.yaml has problems; keeping the last good rules",
-                              extra={"event": {"problems": [str(p) for p in exc.problems]}})
-                    return
-                poller.rules = new
-                store.sync_sources(new.config.feeds)
-                poller.feeds = {f.id: f for f in new.config.feeds}
-                changed = await asyncio.to_thread(rematch, store, new)
-                log.info("rules reloaded", extra={"event": {"rules": new.fingerprint,
-                                                            "re-matched": changed}})
-
-            scored_at = [0.0]
-
-            def score_and_record() -> list[tuple[str, bool, float]]:
-                # Each reading becomes history (trends, alert hysteresis); crossings are
-                # returned so they can be told.
-                from monitor.evidence import gather_scored, snapshot_rows, views
-
-                config = poller.rules.config
-                was = store.last_alerts()
-                shown = views(config, gather_scored(store, config, _now()), was)
-                store.save_snapshots(snapshot_rows(shown), _now())
-                return [(sid, v.alert, v.score.level) for sid, v in shown.items()
-                        if v.alert != was.get(sid, False)]
-
-            async def after_pass(report: Any) -> None:
-                await reload_if_changed(report)
-                loop_now = asyncio.get_running_loop().time()
-                elapsed = loop_now - scored_at[0] if scored_at[0] else math.inf
-                if not (elapsed >= args.score_every
-                        or (report.new and elapsed >= min(args.score_every, 60.0))):
-                    return
-                scored_at[0] = loop_now
-                for sid, on, level in await asyncio.to_thread(score_and_record):
-                    log.warning("alert on" if on else "alert off",
-                                extra={"event": {"scenario": sid, "level": round(level, 1)}})
-
-            await serve(poller, tick=args.tick, on_pass=after_pass)
+            watch = Watch(poller, store, _indicators_path(args), score_every=args.score_every,
+                          clock=_now, on_reload=told_reload, on_crossing=told_crossing)
+            await serve(poller, tick=args.tick, on_pass=watch.after_pass)
 
     try:
         asyncio.run(go())
     finally:
         store.close()
     return 0
-
-
-def _mtime(path: Path) -> float | None:
-    try:
-        return path.stat().st_mtime
-    except OSError:
-        return None
 
 
 def cmd_feeds(args: argparse.Namespace, out: TextIO) -> int:
