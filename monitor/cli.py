@@ -679,23 +679,36 @@ def cmd_indicators(args: argparse.Namespace, out: TextIO) -> int:
 
 
 def cmd_dashboard(args: argparse.Namespace, out: TextIO) -> int:
+    from monitor.rules import load
     from monitor.tui.app import MonitorApp
+    from monitor.tui.live import Attached, Engine, Polling
+    from monitor.watch import Listener
 
-    # Sources synced and stale hits re-matched before the first screen, as `monitor scores`
-    # does, so the dashboard scores what the current rules say.
-    _, store = _prepare(args)
-    store.close()
-    MonitorApp(args.db or os.environ.get("MONITOR_DB") or None, _indicators_path(args)).run()
+    path = _indicators_path(args)
+    load(path, examples=False)  # a broken file is reported in full before the screen opens
+    url = args.db or os.environ.get("MONITOR_DB") or None
+    engine: Engine
+    if args.attach:
+        engine = Attached(url, path, every=args.tick)
+    else:
+        # Whoever else should hear of alert crossings (an email, say) listens here; the
+        # dashboard's own notification comes first.
+        crossing_listeners: list[Listener] = []
+        engine = Polling(url, path, lambda store, rules: _poller(args, store, rules),
+                         tick=args.tick, score_every=args.score_every,
+                         on_crossing=crossing_listeners, clock=_now)
+    MonitorApp(url, path, engine=engine).run()
     return 0
 
 
 def cmd_demo(args: argparse.Namespace, out: TextIO) -> int:
     import tempfile
 
-    from monitor.rules import load
+    from monitor.rules import Rules, load
     from monitor.store import Store
     from monitor.tui import demo
     from monitor.tui.app import MonitorApp
+    from monitor.tui.live import Attached
 
     path = _indicators_path(args)
     load(path, examples=False)  # problems are reported against the analyst's file, not a copy
@@ -704,9 +717,14 @@ def cmd_demo(args: argparse.Namespace, out: TextIO) -> int:
     seeds = demo.find_seeds(path.resolve().parent / "seeds",
                             Path(__file__).resolve().parents[1] / "seeds")
     with tempfile.TemporaryDirectory(prefix="monitor-demo-") as folder:
-        # The shipped rules with the demo outlets added as feeds, so their grades count.
-        path = demo.with_demo_feeds(path, seeds, Path(folder))
-        rules = load(path, examples=False).rules
+
+        def demo_rules(analyst: Path) -> Rules:
+            load(analyst, examples=False)  # problems point into the analyst's file
+            # The rules with the demo outlets added as feeds, so their grades count.
+            return load(demo.with_demo_feeds(analyst, seeds, Path(folder)),
+                        examples=False).rules
+
+        rules = demo_rules(path)
         url = f"sqlite:///{Path(folder) / 'demo.db'}"
         store = Store.open(url)
         try:
@@ -715,8 +733,12 @@ def cmd_demo(args: argparse.Namespace, out: TextIO) -> int:
             store.close()
         for o in seeded.report.failed:
             print(f"monitor: {o.feed}: {o.message}", file=sys.stderr)
-        # Scored as of the newest item, so the demo corpus's evidence has not decayed away.
-        MonitorApp(url, path, now=seeded.newest).run()
+        # Offline: nothing is polled. Scored as of the newest item, so the corpus's evidence has
+        # not decayed away; a saved indicators.yaml re-matches the corpus and re-scores it.
+        when = seeded.newest.strftime("%Y-%m-%d") if seeded.newest else "now"
+        engine = Attached(url, path, every=1.0, now=seeded.newest, rules_from=demo_rules,
+                          rematch=True, label=f"demo: the seeds corpus as of {when}")
+        MonitorApp(url, path, now=seeded.newest, engine=engine).run()
     return 0
 
 
@@ -813,12 +835,30 @@ def build_parser() -> argparse.ArgumentParser:
     indicators.add_argument("--json", action="store_true", help="one JSON object per indicator")
     indicators.set_defaults(run=cmd_indicators)
 
-    dashboard = sub.add_parser("dashboard", help="the scores, and the stories behind them, in "
-                                                 "the terminal")
+    dashboard = sub.add_parser(
+        "dashboard", help="the scores, and the stories behind them, in the terminal, kept "
+                          "current: polls, scores and alerts as `monitor run` does",
+        description="The scores, and the stories behind them, kept current without a "
+                    "keypress. By default the dashboard polls due feeds, scores, records "
+                    "snapshots and notifies alert crossings itself, as `monitor run` does; "
+                    "with --attach it only reads a database that `monitor run` (or a team's "
+                    "pollers) feeds. Saving indicators.yaml takes the new rules in; a broken "
+                    "save keeps the last good rules and shows its problems in a banner.")
+    dashboard.add_argument("--attach", action="store_true",
+                           help="poll nothing; re-score when the database changes")
+    dashboard.add_argument("--tick", type=float, default=2.0, metavar="SECONDS",
+                           help="how often to look for due feeds, or with --attach for "
+                                "changes in the database (default 2)")
+    dashboard.add_argument("--score-every", type=float, default=300.0, metavar="SECONDS",
+                           help="record a snapshot at least this often, and after new evidence "
+                                "(at most once a minute), as `monitor run` does; default 300")
+    dashboard.add_argument("--worker-id", metavar="NAME",
+                           help="this poller's name in a team's database (default: random)")
     dashboard.set_defaults(run=cmd_dashboard)
 
     demo = sub.add_parser("demo", help="the dashboard on the demo corpus (seeds/), in a "
-                                       "throwaway database")
+                                       "throwaway database, offline; saving indicators.yaml "
+                                       "re-scores it")
     demo.set_defaults(run=cmd_demo)
     return parser
 

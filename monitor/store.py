@@ -1392,6 +1392,24 @@ class Store:
             hits = conn.execute(select(func.count()).select_from(_HIT)).scalar_one()
         return StoreCounts(sources, active, entries, hits, cluster_count)
 
+    def change_marker(self) -> tuple[str, ...]:
+        """A cheap fingerprint of what scores depend on (entries, hits, verdicts, recorded
+        alerts): it differs whenever another process has ingested, re-matched, marked or
+        recorded since it was last read, so a reader re-scores only then."""
+        # Counts see deletions (re-matching drops hits, an undone verdict drops a row); the
+        # highest ids see insertions, also where a delete and an insert leave a count as it was.
+        # A changed verdict note or a re-marked hit changes `at`.
+        e, h, f, s = _ENTRY.c, _HIT.c, _FEEDBACK.c, _SNAPSHOT.c
+        queries = [
+            select(func.count(), func.max(e.pk), func.max(e.updated_at)),
+            select(func.count(), func.max(h.id)),
+            select(func.count(), func.max(f.id), func.max(f.at)),
+            select(func.count(), func.max(s.id)),
+        ]
+        with self._guard("read"), self._read() as conn:
+            rows = [conn.execute(q).one() for q in queries]
+        return tuple(str(value) for row in rows for value in row)
+
     def schema_version(self) -> int:
         """The schema version recorded in the database."""
         with self._guard("read"), self._read() as conn:

@@ -1,14 +1,18 @@
 """The dashboard: a scenarios screen (one row per scenario: level, changes, alerts, top
 indicator) and a scenario's detail (the stories behind its level).
 
-The store is read only in a thread worker, which posts the scored board back as a message, so
-the event loop never waits on the database. Every text that comes from a feed or from
+The store is read only off the event loop, and results come back as messages: a thread worker
+scores a fixed board, or a live engine (monitor/tui/live.py) in a thread of its own keeps the
+board current, takes in a saved indicators.yaml (its problems show in a banner until fixed) and
+tells alert crossings, which show as notifications. Every text that comes from a feed or from
 indicators.yaml is drawn as a `rich.text.Text`, never as markup, so a headline with square
 brackets shows as written.
 """
 
 from __future__ import annotations
 
+import asyncio
+import threading
 from datetime import datetime
 from pathlib import Path
 
@@ -32,6 +36,8 @@ from monitor.tui.board import (
     tenths,
     top_indicator,
 )
+from monitor.tui.live import Engine
+from monitor.watch import Crossing, Reload
 
 
 def _stamp(when: datetime) -> str:
@@ -52,6 +58,41 @@ class LoadFailed(Message):
     def __init__(self, error: str) -> None:
         super().__init__()
         self.error = error
+
+
+class RulesReloaded(Message):
+    """indicators.yaml was read again: `problems` is empty when its new rules were taken in."""
+
+    def __init__(self, problems: list[str]) -> None:
+        super().__init__()
+        self.problems = problems
+
+
+class AlertCrossed(Message):
+    """A scenario's alert switched on or off."""
+
+    def __init__(self, crossing: Crossing) -> None:
+        super().__init__()
+        self.crossing = crossing
+
+
+class _Posted:
+    """An engine's `Events`, as messages to the app (posting is safe from any thread)."""
+
+    def __init__(self, app: App[None]) -> None:
+        self.app = app
+
+    def board(self, board: Board) -> None:
+        self.app.post_message(ScoresLoaded(board))
+
+    def reloaded(self, reload: Reload) -> None:
+        self.app.post_message(RulesReloaded(reload.problems))
+
+    def crossing(self, crossing: Crossing) -> None:
+        self.app.post_message(AlertCrossed(crossing))
+
+    def failed(self, error: str) -> None:
+        self.app.post_message(LoadFailed(error))
 
 
 class DetailScreen(Screen[None]):
@@ -105,7 +146,10 @@ class DetailScreen(Screen[None]):
 
 class MonitorApp(App[None]):
     """The dashboard over the store at `store_url` with the rules at `indicators_path`, scored
-    at `now` (default: the current time at each refresh)."""
+    at `now` (default: the current time at each refresh).
+
+    With an `engine` the board keeps itself current (see monitor/tui/live.py); without one it
+    is scored once, and again on `r`."""
 
     CSS_PATH = "monitor.tcss"
     TITLE = "monitor"
@@ -115,15 +159,20 @@ class MonitorApp(App[None]):
     ]
 
     def __init__(self, store_url: str | None, indicators_path: Path | str,
-                 now: datetime | None = None) -> None:
+                 now: datetime | None = None, *, engine: Engine | None = None) -> None:
         super().__init__()
         self.store_url = store_url
         self.indicators_path = Path(indicators_path)
         self.now = now
         self.board: Board | None = None
+        self.engine = engine
+        self.engine_thread: threading.Thread | None = None
 
     def compose(self) -> ComposeResult:
         yield Header()
+        problems = Static(id="problems")
+        problems.display = False
+        yield problems
         yield Static(Text("Scoring…"), id="status")
         yield DataTable(id="scenarios", cursor_type="row", zebra_stripes=True)
         yield Footer()
@@ -132,11 +181,34 @@ class MonitorApp(App[None]):
         table = self.query_one("#scenarios", DataTable)
         table.add_columns("scenario", "level", "24 h", "7 d", "marks", "top indicator")
         table.focus()
-        self.load_scores()
+        if self.engine is None:
+            self.load_scores()
+            return
+        self.sub_title = self.engine.label
+        self.engine_thread = threading.Thread(target=self._run_engine, args=(self.engine,),
+                                              name="monitor-live")
+        self.engine_thread.start()
+
+    def _run_engine(self, engine: Engine) -> None:
+        try:
+            engine.run(_Posted(self))
+        except Exception as exc:  # a bug in the engine: say so on screen, not as a traceback
+            self.post_message(LoadFailed(f"Live updates stopped: {type(exc).__name__}: {exc}"))
+
+    async def on_unmount(self) -> None:
+        # The engine's pass in flight finishes (each feed's transaction commits or never
+        # starts) before the app is gone, so quitting never leaves a thread or half a write.
+        thread = self.engine_thread
+        if self.engine is not None and thread is not None:
+            self.engine.stop()
+            await asyncio.to_thread(thread.join)
 
     def action_reload(self) -> None:
         self.query_one("#status", Static).update(Text("Scoring…"))
-        self.load_scores()
+        if self.engine is not None:
+            self.engine.refresh()
+        else:
+            self.load_scores()
 
     @work(thread=True, exclusive=True, group="scores")
     def load_scores(self) -> None:
@@ -150,7 +222,10 @@ class MonitorApp(App[None]):
     def on_scores_loaded(self, message: ScoresLoaded) -> None:
         board = self.board = message.board
         table = self.query_one("#scenarios", DataTable)
+        # The cursor stays on its scenario when a refresh arrives (rules may reorder rows).
+        keys = [k.value for k in table.rows]
         cursor = table.cursor_row
+        kept = keys[cursor] if 0 <= cursor < len(keys) else None
         table.clear()
         alerts = 0
         for scenario in board.config.scenarios:
@@ -173,8 +248,10 @@ class MonitorApp(App[None]):
                 Text(f"{top[0]} {top[1]:+.1f}" if top else "-"),
                 key=scenario.id,
             )
-        if board.config.scenarios:
-            table.move_cursor(row=min(cursor, len(board.config.scenarios) - 1))
+        ids = [sc.id for sc in board.config.scenarios]
+        if ids:
+            row = ids.index(kept) if kept in ids else min(max(cursor, 0), len(ids) - 1)
+            table.move_cursor(row=row, animate=False)
         n = len(board.config.scenarios)
         status = Text(f"Scores at {_stamp(board.now)}: {n} scenario{'s' if n != 1 else ''}")
         if alerts:
@@ -184,6 +261,33 @@ class MonitorApp(App[None]):
 
     def on_load_failed(self, message: LoadFailed) -> None:
         self.query_one("#status", Static).update(Text(message.error, style="bold red"))
+
+    def on_rules_reloaded(self, message: RulesReloaded) -> None:
+        banner = self.query_one("#problems", Static)
+        if not message.problems:
+            banner.display = False
+            banner.update(Text())
+            return
+        n = len(message.problems)
+        text = Text(f"{self.indicators_path.name} has {n} problem{'s' if n != 1 else ''}; "
+                    "the last good rules keep running until it is fixed:", style="bold")
+        for line in message.problems:
+            text.append("\n")
+            text.append(line)
+        banner.update(text)
+        banner.display = True
+
+    def on_alert_crossed(self, message: AlertCrossed) -> None:
+        c = message.crossing
+        scenario = self.board.config.scenario(c.scenario) if self.board is not None else None
+        title = scenario.title if scenario is not None else c.scenario
+        if c.on:
+            self.bell()
+            self.notify(f"{title}: alert on, level {tenths(c.level):.1f}", title="Alert",
+                        severity="error", timeout=60, markup=False)
+        else:
+            self.notify(f"{title}: alert off, level {tenths(c.level):.1f}", title="Alert",
+                        severity="information", timeout=20, markup=False)
 
     def on_data_table_row_selected(self, event: DataTable.RowSelected) -> None:
         if self.board is None or event.data_table.id != "scenarios":

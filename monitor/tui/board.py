@@ -7,10 +7,14 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from monitor.evidence import gather_scored, views
 from monitor.indicators import Config
 from monitor.scoring import ScenarioView, Score, round_points
+
+if TYPE_CHECKING:
+    from monitor.store import Store
 
 BLOCKS = " ▏▎▍▌▋▊▉█"
 """Eighths of a cell, so a 10-cell bar shows the level to within 1.25 points."""
@@ -37,12 +41,16 @@ def load_board(store_url: str | None, indicators_path: Path | str,
     config = load(indicators_path, examples=False).rules.config
     store = Store.open(store_url)
     try:
-        at = now or datetime.now(UTC)
-        got = gather_scored(store, config, at)
-        shown = views(config, got, store.last_alerts() if now is None else None)
+        return board_from(store, config, now)
     finally:
         store.close()
-    return Board(at, config, shown)
+
+
+def board_from(store: Store, config: Config, now: datetime | None = None) -> Board:
+    """Every scenario scored under `config` from an open store, as `load_board` does."""
+    at = now or datetime.now(UTC)
+    got = gather_scored(store, config, at)
+    return Board(at, config, views(config, got, store.last_alerts() if now is None else None))
 
 
 def tenths(x: float) -> float:
