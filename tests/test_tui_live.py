@@ -1,0 +1,185 @@
+"""The dashboard keeps itself current: it polls a real HTTP feed and shows new evidence and an
+alert without a keypress, takes in a saved indicators.yaml (and shows a broken one's problems
+until it is fixed), and, attached, shows what another process writes to the store."""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import os
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Callable
+from datetime import UTC, datetime
+from pathlib import Path
+
+from feedserver import FeedServer, Reply, Request
+from textual.pilot import Pilot
+from textual.widgets import DataTable, Static
+
+from monitor.fetch import Fetcher, FetchPolicy
+from monitor.poll import Poller
+from monitor.rules import Rules
+from monitor.store import Store
+from monitor.tui.app import MonitorApp
+from monitor.tui.live import Attached, Polling
+
+RATE = "<item><title>Bank of Russia raises the key rate to a record</title><guid>a</guid></item>"
+QUITS = ("<item><title>Governor resigns over budget dispute in Kremlin shake-up</title>"
+         "<guid>b</guid></item>")
+
+RULES = """\
+version: 1
+feeds: [{feed}]
+scenarios: [{{id: crisis, title: Economic crisis, question: Is the economy breaking, alert: 25}}]
+indicators:
+  - {{id: rate, title: Key rate, weight: {{crisis: 1}}, match: [key rate]}}
+  - {{id: quits, title: Resignations, weight: {{crisis: {quits}}}, match: [resigns]}}
+"""
+
+
+def rss(*items: str) -> str:
+    return ('<?xml version="1.0" encoding="utf-8"?><rss version="2.0"><channel><title>T</title>'
+            "<link>https://example.org/</link><description>d</description>"
+            + "".join(items) + "</channel></rss>")
+
+
+SAVES = itertools.count(1)
+
+
+def write(path: Path, text: str) -> None:
+    """Save as an editor would, each save with a later mtime even on a coarse clock."""
+    path.write_text(text, encoding="utf-8")
+    later = time.time() + next(SAVES)
+    os.utime(path, (later, later))
+
+
+def make_poller(store: Store, rules: Rules) -> Poller:
+    return Poller(rules.config.feeds, rules, store, base_dir=rules.config.path.parent,
+                  default_every=rules.config.defaults.every, clock=lambda: datetime.now(UTC),
+                  fetcher=Fetcher(FetchPolicy(per_host_interval=0)))
+
+
+async def until(pilot: Pilot[None], condition: Callable[[], bool], timeout: float = 10) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert time.monotonic() < deadline, "the dashboard did not get there in time"
+        await pilot.pause(0.05)
+
+
+def level(app: MonitorApp) -> str:
+    """The level column of the one scenario, as drawn (without the bar)."""
+    table = app.query_one("#scenarios", DataTable)
+    return str(table.get_row_at(0)[1]).split()[-1] if table.row_count else ""
+
+
+def marks(app: MonitorApp) -> str:
+    table = app.query_one("#scenarios", DataTable)
+    return str(table.get_row_at(0)[4]) if table.row_count else ""
+
+
+def banner(app: MonitorApp) -> str | None:
+    widget = app.query_one("#problems", Static)
+    return str(widget.render()) if widget.display else None
+
+
+def notes(app: MonitorApp) -> list[tuple[str, str]]:
+    return [(n.message, n.severity) for n in app._notifications]  # noqa: SLF001
+
+
+def test_the_dashboard_polls_and_alerts_without_a_keypress_and_quits_cleanly(tmp_path: Path
+                                                                            ) -> None:
+    served = [RATE]
+
+    def answer(_request: Request) -> Reply:
+        return Reply(200, {"Content-Type": "application/rss+xml"}, rss(*served).encode())
+
+    url = f"sqlite:///{tmp_path / 'm.db'}"
+    with FeedServer() as server:
+        server.route("/feed.xml", answer)
+        rules = tmp_path / "indicators.yaml"
+        write(rules, RULES.format(feed=f"{{id: wire, url: '{server.url('/feed.xml')}', "
+                                       "every: 1s}", quits=3))
+        engine = Polling(url, rules, make_poller, tick=0.2, score_every=0.3)
+        app = MonitorApp(url, rules, engine=engine)
+
+        async def go() -> None:
+            async with app.run_test(size=(100, 24)) as pilot:
+                await until(pilot, lambda: level(app) == "9.5")
+                assert marks(app) == "" and notes(app) == []
+                served.append(QUITS)  # the next poll brings the evidence that crosses 25
+                await until(pilot, lambda: marks(app) == "ALERT")
+                await until(pilot, lambda: bool(notes(app)))
+                assert notes(app) == [(f"Economic crisis: alert on, level {level(app)}",
+                                       "error")]
+                await pilot.press("q")
+
+        asyncio.run(go())
+
+    assert app.return_code == 0
+    assert app.engine_thread is not None and not app.engine_thread.is_alive()
+    assert not [t for t in threading.enumerate() if t.name == "monitor-live"]
+    with Store.open(url) as store:
+        assert store.counts().entries == 2 and store.counts().hits == 2
+        assert [s.lease_owner for s in store.source_states()] == [None]
+        assert store.last_alerts() == {"crisis": True}
+
+
+def test_a_broken_save_shows_its_problems_and_a_fixed_one_rescores(tmp_path: Path) -> None:
+    (tmp_path / "feed.xml").write_text(rss(RATE, QUITS), encoding="utf-8")
+    rules = tmp_path / "indicators.yaml"
+    feed = "{id: local, path: feed.xml, every: 1h}"
+    write(rules, RULES.format(feed=feed, quits=1))
+    url = f"sqlite:///{tmp_path / 'm.db'}"
+    app = MonitorApp(url, rules, engine=Polling(url, rules, make_poller, tick=0.1,
+                                                score_every=0.2))
+
+    async def go() -> None:
+        async with app.run_test(size=(100, 24)) as pilot:
+            await until(pilot, lambda: level(app) == "18.1")
+            assert banner(app) is None
+            # Brackets in a problem are shown as written, never read as markup.
+            write(rules, RULES.format(feed=feed, quits='"[b]heavy"'))
+            await until(pilot, lambda: banner(app) is not None)
+            assert banner(app) == (
+                "indicators.yaml has 1 problem; the last good rules keep running until it is "
+                f"fixed:\n{rules}:6:55: `crisis` must be a number, got '[b]heavy'")
+            await pilot.pause(0.5)  # passes go on with the last good rules
+            assert level(app) == "18.1"
+            write(rules, RULES.format(feed=feed, quits=3))
+            await until(pilot, lambda: banner(app) is None)
+            await until(pilot, lambda: level(app) == "33.0")
+            assert marks(app) == "ALERT"
+
+    asyncio.run(go())
+
+
+def test_an_attached_dashboard_shows_what_another_process_writes(tmp_path: Path) -> None:
+    (tmp_path / "feed.xml").write_text(rss(RATE, QUITS), encoding="utf-8")
+    rules = tmp_path / "indicators.yaml"
+    write(rules, RULES.format(feed="{id: local, path: feed.xml, every: 1h}", quits=1))
+    db = tmp_path / "m.db"
+    url = f"sqlite:///{db}"
+    Store.open(url).close()
+    app = MonitorApp(url, rules, engine=Attached(url, rules, every=0.1))
+
+    async def go() -> None:
+        async with app.run_test(size=(100, 24)) as pilot:
+            await until(pilot, lambda: level(app) == "0.0")
+            env = {**os.environ, "MONITOR_INDICATORS": str(rules), "MONITOR_DB": url}
+            poll = await asyncio.to_thread(
+                subprocess.run, [sys.executable, "-m", "monitor", "poll"], env=env,
+                capture_output=True, text=True, timeout=60)
+            assert poll.returncode == 0, poll.stderr
+            await until(pilot, lambda: level(app) == "18.1")
+            # A `monitor run` feeding the database records an alert: the dashboard says so.
+            with Store.open(url) as store:
+                store.save_snapshots([("crisis", 40.0, 1.0, True)], datetime.now(UTC))
+            await until(pilot, lambda: bool(notes(app)))
+            assert notes(app) == [("Economic crisis: alert on, level 18.1", "error")]
+
+    asyncio.run(go())
+    with Store.open(url) as store:  # attached, the dashboard wrote nothing of its own
+        assert len(store.snapshots()) == 1
