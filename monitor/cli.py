@@ -702,9 +702,10 @@ def cmd_dashboard(args: argparse.Namespace, out: TextIO) -> int:
 
 
 def cmd_demo(args: argparse.Namespace, out: TextIO) -> int:
+    import functools
     import tempfile
 
-    from monitor.rules import Rules, load
+    from monitor.rules import load
     from monitor.store import Store
     from monitor.tui import demo
     from monitor.tui.app import MonitorApp
@@ -717,14 +718,8 @@ def cmd_demo(args: argparse.Namespace, out: TextIO) -> int:
     seeds = demo.find_seeds(path.resolve().parent / "seeds",
                             Path(__file__).resolve().parents[1] / "seeds")
     with tempfile.TemporaryDirectory(prefix="monitor-demo-") as folder:
-
-        def demo_rules(analyst: Path) -> Rules:
-            load(analyst, examples=False)  # problems point into the analyst's file
-            # The rules with the demo outlets added as feeds, so their grades count.
-            return load(demo.with_demo_feeds(analyst, seeds, Path(folder)),
-                        examples=False).rules
-
-        rules = demo_rules(path)
+        rules_from = functools.partial(demo.demo_rules, folder=seeds, work=Path(folder))
+        rules = rules_from(path)
         url = f"sqlite:///{Path(folder) / 'demo.db'}"
         store = Store.open(url)
         try:
@@ -736,7 +731,7 @@ def cmd_demo(args: argparse.Namespace, out: TextIO) -> int:
         # Offline: nothing is polled. Scored as of the newest item, so the corpus's evidence has
         # not decayed away; a saved indicators.yaml re-matches the corpus and re-scores it.
         when = seeded.newest.strftime("%Y-%m-%d") if seeded.newest else "now"
-        engine = Attached(url, path, every=1.0, now=seeded.newest, rules_from=demo_rules,
+        engine = Attached(url, path, every=1.0, now=seeded.newest, rules_from=rules_from,
                           rematch=True, label=f"demo: the seeds corpus as of {when}")
         MonitorApp(url, path, now=seeded.newest, engine=engine).run()
     return 0

@@ -5,6 +5,7 @@ until it is fixed), and, attached, shows what another process writes to the stor
 from __future__ import annotations
 
 import asyncio
+import functools
 import itertools
 import os
 import subprocess
@@ -23,6 +24,7 @@ from monitor.fetch import Fetcher, FetchPolicy
 from monitor.poll import Poller
 from monitor.rules import Rules
 from monitor.store import Store
+from monitor.tui import demo
 from monitor.tui.app import MonitorApp
 from monitor.tui.live import Attached, Polling
 
@@ -65,7 +67,10 @@ def make_poller(store: Store, rules: Rules) -> Poller:
 async def until(pilot: Pilot[None], condition: Callable[[], bool], timeout: float = 10) -> None:
     deadline = time.monotonic() + timeout
     while not condition():
-        assert time.monotonic() < deadline, "the dashboard did not get there in time"
+        assert time.monotonic() < deadline, (
+            f"the dashboard did not get there in time; it shows level {level(pilot.app)!r}, "
+            f"status {str(pilot.app.query_one('#status', Static).render())!r}, "
+            f"banner {banner(pilot.app)!r}")
         await pilot.pause(0.05)
 
 
@@ -183,3 +188,41 @@ def test_an_attached_dashboard_shows_what_another_process_writes(tmp_path: Path)
     asyncio.run(go())
     with Store.open(url) as store:  # attached, the dashboard wrote nothing of its own
         assert len(store.snapshots()) == 1
+
+
+def test_the_demo_rematches_its_corpus_when_the_analysts_file_is_saved(tmp_path: Path) -> None:
+    seeds = tmp_path / "seeds"
+    seeds.mkdir()
+    dated = [item.replace("</guid>", "</guid><pubDate>Fri, 25 Oct 2024 10:30:00 +0000</pubDate>")
+             for item in (RATE, QUITS)]
+    (seeds / "wire.xml").write_text(rss(*dated), encoding="utf-8")
+    (seeds / "feeds.yaml").write_text("feeds: [{id: wire, path: wire.xml, reliability: B}]\n",
+                                      encoding="utf-8")
+    analyst = tmp_path / "indicators.yaml"
+    write(analyst, RULES.format(feed="{id: elsewhere, url: 'https://example.org/feed'}",
+                                quits=1))
+    work = tmp_path / "work"
+    work.mkdir()
+    rules_from = functools.partial(demo.demo_rules, folder=seeds, work=work)
+    url = f"sqlite:///{work / 'demo.db'}"
+    with Store.open(url) as store:
+        newest = demo.seed(store, rules_from(analyst), seeds).newest
+    engine = Attached(url, analyst, every=0.1, now=newest, rules_from=rules_from, rematch=True)
+    app = MonitorApp(url, analyst, now=newest, engine=engine)
+
+    async def go() -> None:
+        async with app.run_test(size=(100, 24)) as pilot:
+            await until(pilot, lambda: level(app) == "23.4")
+            write(analyst, RULES.format(feed="{id: elsewhere, url: 'https://example.org/feed'}",
+                                        quits="bad"))
+            await until(pilot, lambda: banner(app) is not None)
+            assert f"\n{analyst}:6:55: " in str(banner(app))  # the analyst's file, not the copy
+            write(analyst, RULES.format(feed="{id: elsewhere, url: 'https://example.org/feed'}",
+                                        quits=1).replace("[resigns]", "[abdicates]"))
+            await until(pilot, lambda: level(app) == "12.5")
+            assert banner(app) is None
+
+    asyncio.run(go())
+    with Store.open(url) as store:  # re-matched in the demo's own store; nothing was polled
+        assert store.counts().hits == 1 and store.counts().entries == 2
+        assert [s.last_polled_at is None for s in store.source_states()] == [False]

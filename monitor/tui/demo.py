@@ -13,7 +13,7 @@ import yaml
 from monitor.errors import MonitorError
 from monitor.indicators import Feed
 from monitor.poll import Poller, PollReport
-from monitor.rules import Rules
+from monitor.rules import Rules, load
 from monitor.store import Store
 
 
@@ -42,6 +42,13 @@ def with_demo_feeds(indicators: Path, folder: Path, work: Path) -> Path:
     copy.write_text(yaml.safe_dump(document, allow_unicode=True, sort_keys=False),
                     encoding="utf-8")
     return copy
+
+
+def demo_rules(indicators: Path, folder: Path, work: Path) -> Rules:
+    """The rules of `indicators` with the demo outlets of `folder` as feeds (a copy in `work`).
+    ConfigError points into `indicators` itself, the file the analyst edits, not the copy."""
+    load(indicators, examples=False)
+    return load(with_demo_feeds(indicators, folder, work), examples=False).rules
 
 
 def find_seeds(*candidates: Path) -> Path:

@@ -83,6 +83,23 @@ def _problems(exc: ConfigError) -> Reload:
     return Reload(None, 0, [str(p) for p in exc.problems])
 
 
+class _Pace:
+    """Spaces out re-scorings that nobody asked for: after one that took `d` seconds the next
+    waits at least `max(gap, 4 * d)`, so a large store's scoring (tens of seconds at a million
+    hits) never keeps a core busy for more than a fifth of the time."""
+
+    def __init__(self, gap: float) -> None:
+        self.gap = gap
+        self._next = -math.inf
+
+    def ready(self) -> bool:
+        return time.monotonic() >= self._next
+
+    def took(self, started: float) -> None:
+        now = time.monotonic()
+        self._next = now + max(self.gap, 4 * (now - started))
+
+
 async def _tell(listener: Listener, what: object) -> None:
     result = listener(what)
     if result is not None:
@@ -93,9 +110,11 @@ class Polling:
     """Polls, scores and records as `monitor run` does, and tells the dashboard.
 
     Between the scorings `Watch` records (after new evidence at most once a minute, and every
-    `score_every` seconds), the board is re-scored without recording whenever the store
-    changed, so new evidence shows after the pass that brought it. `on_crossing` listeners
-    (an alert mailer, say) hear every recorded crossing after the dashboard does."""
+    `score_every` seconds), the board is re-scored without recording when the store changed
+    (new evidence, verdicts, another poller's work), so new evidence shows after the pass
+    that brought it; paced so that a slow scoring of a large store runs less often.
+    `on_crossing` listeners (an alert mailer, say) hear every recorded crossing after the
+    dashboard does."""
 
     def __init__(self, store_url: str | None, indicators: Path,
                  make_poller: Callable[[Store, Rules], Poller], *, tick: float = 2.0,
@@ -162,6 +181,7 @@ class Polling:
         marker = await asyncio.to_thread(store.change_marker)
         events.board(await asyncio.to_thread(board_from, store, rules.config))
         scoring = asyncio.Lock()
+        pace = _Pace(self.tick)
         recorded = False
 
         def on_reading(reading: Reading) -> None:
@@ -179,13 +199,17 @@ class Polling:
 
         async def show() -> None:
             async with scoring:
+                started = time.monotonic()
                 events.board(await asyncio.to_thread(board_from, store, poller.rules.config))
+                pace.took(started)
 
         async def after_pass(report: PollReport) -> None:
             nonlocal marker, recorded
             recorded = False
             async with scoring:
                 await watch.after_pass(report)
+            if not (recorded or pace.ready()):
+                return  # the change, if any, is still there to see after a later pass
             now = await asyncio.to_thread(store.change_marker)
             changed, marker = now != marker, now
             if changed and not recorded:
@@ -275,6 +299,7 @@ class Attached:
         marker: tuple[str, ...] | None = None
         alerts: dict[str, bool] | None = None
         scored_at = -math.inf
+        pace = _Pace(self.every)
         while not self._stopping.is_set():
             try:
                 force, self._forced = self._forced, False
@@ -285,12 +310,13 @@ class Attached:
                     loaded = True
                     if new is not None:
                         rules, force = new, True
-                if rules is not None:
+                if rules is not None and (force or pace.ready()):
                     now = store.change_marker()
                     stale = time.monotonic() - scored_at >= self.rescore_every
                     if force or stale or now != marker:
                         marker, scored_at = now, time.monotonic()
                         board = board_from(store, rules.config, self.now)
+                        pace.took(scored_at)
                         events.board(board)
                         if self.now is None:
                             alerts = self._crossings(store, board, alerts, events)
