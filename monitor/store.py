@@ -1397,18 +1397,24 @@ class Store:
         alerts): it differs whenever another process has ingested, re-matched, marked or
         recorded since it was last read, so a reader re-scores only then."""
         # Counts see deletions (re-matching drops hits, an undone verdict drops a row); the
-        # highest ids see insertions, also where a delete and an insert leave a count as it was.
-        # A changed verdict note or a re-marked hit changes `at`.
+        # highest ids see insertions, also where a delete and an insert leave a count as it
+        # was. SQLite may give a replaced newest hit its old id again, so an entry edited in
+        # place shows by its `updated_at`, and re-matching by the rules fingerprint; a re-marked
+        # hit changes `at`. One aggregate per query: SQLite answers a lone max() of a key from
+        # its index and a lone count() from the smallest index, but scans the table for both
+        # together (15 ms instead of 1 ms at 100,000 hits).
         e, h, f, s = _ENTRY.c, _HIT.c, _FEEDBACK.c, _SNAPSHOT.c
         queries = [
-            select(func.count(), func.max(e.pk), func.max(e.updated_at)),
-            select(func.count(), func.max(h.id)),
-            select(func.count(), func.max(f.id), func.max(f.at)),
-            select(func.count(), func.max(s.id)),
+            select(func.count()).select_from(_ENTRY), select(func.max(e.pk)),
+            select(func.max(e.updated_at)),
+            select(func.count()).select_from(_HIT), select(func.max(h.id)),
+            select(_META.c.value).where(_META.c.key == "rules_fingerprint"),
+            select(func.count()).select_from(_FEEDBACK), select(func.max(f.id)),
+            select(func.max(f.at)),
+            select(func.count()).select_from(_SNAPSHOT), select(func.max(s.id)),
         ]
         with self._guard("read"), self._read() as conn:
-            rows = [conn.execute(q).one() for q in queries]
-        return tuple(str(value) for row in rows for value in row)
+            return tuple(str(conn.execute(q).scalar()) for q in queries)
 
     def schema_version(self) -> int:
         """The schema version recorded in the database."""

@@ -558,3 +558,40 @@ def test_a_killed_writer_leaves_every_poll_whole(db_url: str) -> None:
         assert counts.entries >= 5 * 20
         assert counts.entries % 20 == 0
         assert counts.hits == counts.entries == state(store, "feed").entry_count
+
+
+# --- change marker --------------------------------------------------------------------------
+
+
+def test_the_change_marker_moves_with_every_write_scores_depend_on_and_only_then(
+    store: Store,
+) -> None:
+    seen = [store.change_marker()]
+
+    def moved() -> bool:
+        seen.append(store.change_marker())
+        return seen[-1] != seen[-2]
+
+    first = store.ingest("tass", [entry("a1")], {"a1": [rate_hit()]}, FP, NOW, polled())
+    assert moved()
+    store.ingest("tass", [entry("a1")], {"a1": [rate_hit()]}, FP, LATER, polled())
+    store.record_not_modified("tass", LATER, LATER + timedelta(minutes=15))
+    store.hits_since(NOW - timedelta(days=1))
+    assert not moved()  # a poll that brought nothing, and reads, change nothing that scores
+    pk = first.new_pks[0]
+    # Edited in place, its one hit replaced by one (SQLite may reuse the hit's id).
+    edited = entry("a1", RATE_TITLE.replace("21%", "22%"))
+    store.ingest("tass", [edited], {"a1": [rate_hit(22.0)]}, FP, LATER, polled())
+    assert moved()
+    store.replace_hits([(pk, [rate_hit(22.0)])], "rules-v2")  # re-matched by new rules
+    assert moved()
+    store.mark_false(pk, "key-rate-change", "a survey, not a decision", "analyst", NOW)
+    assert moved()
+    store.mark_false(pk, "key-rate-change", "a poll of economists", "analyst", LATER)
+    assert moved()
+    store.unmark(pk, "key-rate-change")
+    assert moved()
+    store.save_snapshots([("economic-crisis", 61.0, 2.5, True)], NOW)
+    assert moved()
+    store.replace_hits([(pk, [])], "rules-v3")
+    assert moved()
