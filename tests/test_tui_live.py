@@ -132,6 +132,23 @@ def test_the_dashboard_polls_and_alerts_without_a_keypress_and_quits_cleanly(tmp
         assert store.last_alerts() == {"crisis": True}
 
 
+def test_quitting_at_once_stops_the_engine_before_it_polls(tmp_path: Path) -> None:
+    (tmp_path / "feed.xml").write_text(rss(RATE), encoding="utf-8")
+    rules = tmp_path / "indicators.yaml"
+    write(rules, RULES.format(feed="{id: local, path: feed.xml, every: 1h}", quits=1))
+    url = f"sqlite:///{tmp_path / 'm.db'}"
+    app = MonitorApp(url, rules, engine=Polling(url, rules, make_poller, tick=0.1))
+
+    async def go() -> None:
+        async with app.run_test() as pilot:
+            await pilot.press("q")
+
+    asyncio.run(go())
+    assert app.engine_thread is not None and not app.engine_thread.is_alive()
+    with Store.open(url) as store:
+        assert [s.lease_owner for s in store.source_states()] in ([], [None])
+
+
 def test_a_broken_save_shows_its_problems_and_a_fixed_one_rescores(tmp_path: Path) -> None:
     (tmp_path / "feed.xml").write_text(rss(RATE, QUITS), encoding="utf-8")
     rules = tmp_path / "indicators.yaml"
