@@ -94,14 +94,15 @@ def notes(app: MonitorApp) -> list[tuple[str, str]]:
     return [(n.message, n.severity) for n in app._notifications]  # noqa: SLF001
 
 
-def test_the_dashboard_polls_and_alerts_without_a_keypress_and_quits_cleanly(tmp_path: Path
-                                                                            ) -> None:
+def test_the_dashboard_polls_and_alerts_without_a_keypress_and_quits_cleanly(
+    tmp_path: Path, db_url: str
+) -> None:
     served = [RATE]
 
     def answer(_request: Request) -> Reply:
         return Reply(200, {"Content-Type": "application/rss+xml"}, rss(*served).encode())
 
-    url = f"sqlite:///{tmp_path / 'm.db'}"
+    url = db_url
     with FeedServer() as server:
         server.route("/feed.xml", answer)
         rules = tmp_path / "indicators.yaml"
@@ -178,12 +179,12 @@ def test_a_broken_save_shows_its_problems_and_a_fixed_one_rescores(tmp_path: Pat
     asyncio.run(go())
 
 
-def test_an_attached_dashboard_shows_what_another_process_writes(tmp_path: Path) -> None:
+def test_an_attached_dashboard_shows_what_another_process_writes(tmp_path: Path, db_url: str
+                                                                  ) -> None:
     (tmp_path / "feed.xml").write_text(rss(RATE, QUITS), encoding="utf-8")
     rules = tmp_path / "indicators.yaml"
     write(rules, RULES.format(feed="{id: local, path: feed.xml, every: 1h}", quits=1))
-    db = tmp_path / "m.db"
-    url = f"sqlite:///{db}"
+    url = db_url
     Store.open(url).close()
     app = MonitorApp(url, rules, engine=Attached(url, rules, every=0.1))
 
