@@ -179,9 +179,11 @@ class Polling:
         await asyncio.to_thread(store.sync_sources, rules.config.feeds)
         await asyncio.to_thread(rematch, store, rules)
         marker = await asyncio.to_thread(store.change_marker)
-        events.board(await asyncio.to_thread(board_from, store, rules.config))
-        scoring = asyncio.Lock()
         pace = _Pace(self.tick)
+        started = time.monotonic()
+        events.board(await asyncio.to_thread(board_from, store, rules.config))
+        pace.took(started)
+        scoring = asyncio.Lock()
         recorded = False
 
         def on_reading(reading: Reading) -> None:
@@ -200,8 +202,14 @@ class Polling:
         async def show() -> None:
             async with scoring:
                 started = time.monotonic()
-                events.board(await asyncio.to_thread(board_from, store, poller.rules.config))
-                pace.took(started)
+                try:
+                    board = await asyncio.to_thread(board_from, store, poller.rules.config)
+                except MonitorError as exc:  # the database gone for a moment: say so
+                    events.failed(str(exc))
+                    return
+                finally:
+                    pace.took(started)
+                events.board(board)
 
         async def after_pass(report: PollReport) -> None:
             nonlocal marker, recorded
