@@ -185,6 +185,8 @@ class MonitorApp(App[None]):
             self.load_scores()
             return
         self.sub_title = self.engine.label
+        # A thread of its own, not a Textual thread worker: Textual cannot stop one, and its
+        # executor would wait for it at exit; this one is stopped and joined on unmount.
         self.engine_thread = threading.Thread(target=self._run_engine, args=(self.engine,),
                                               name="monitor-live")
         self.engine_thread.start()
