@@ -16,10 +16,12 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 
+import pytest
 from feedserver import FeedServer, Reply, Request
 from textual.pilot import Pilot
 from textual.widgets import DataTable, Static
 
+from monitor.cli import main
 from monitor.fetch import Fetcher, FetchPolicy
 from monitor.poll import Poller
 from monitor.rules import Rules
@@ -244,3 +246,18 @@ def test_the_demo_rematches_its_corpus_when_the_analysts_file_is_saved(tmp_path:
     with Store.open(url) as store:  # re-matched in the demo's own store; nothing was polled
         assert store.counts().hits == 1 and store.counts().entries == 2
         assert [s.last_polled_at is None for s in store.source_states()] == [False]
+
+
+def test_a_dashboard_over_a_broken_file_says_why_before_opening(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    rules = tmp_path / "indicators.yaml"
+    write(rules, RULES.format(feed="{id: local, path: feed.xml}", quits="heavy"))
+    for mode in ([], ["--attach"]):
+        code = main(["--indicators", str(rules), "--db", f"sqlite:///{tmp_path / 'm.db'}",
+                     "dashboard", *mode])
+        assert code == 1
+        assert capsys.readouterr().err.splitlines() == [
+            f"{rules}:6:55: `crisis` must be a number, got 'heavy'",
+            "monitor: 1 problem found; fix it and run `monitor check` again"]
+    assert not (tmp_path / "m.db").exists()  # nothing opened, nothing written
