@@ -1,6 +1,7 @@
 """The dashboard keeps itself current: it polls a real HTTP feed and shows new evidence and an
-alert without a keypress, takes in a saved indicators.yaml (and shows a broken one's problems
-until it is fixed), and, attached, shows what another process writes to the store."""
+alert without a keypress, quits with no thread left and nothing half-done, takes in a saved
+indicators.yaml (and shows a broken one's problems until it is fixed), re-matches the demo's
+corpus on a save, and, attached, shows what another process writes to the store."""
 
 from __future__ import annotations
 
