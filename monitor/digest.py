@@ -60,7 +60,9 @@ ALERT_RETRY = timedelta(hours=24)
 SECURITIES = ("starttls", "ssl", "none")
 DEFAULT_PORTS = {"starttls": 587, "ssl": 465, "none": 25}
 _BARS = "▁▂▃▄▅▆▇█"
-_LINK = re.compile(r"https?://[^\s\x00-\x1f\x7f<>\"']+", re.IGNORECASE)
+# Any http(s) URL without whitespace or control characters; quotes and brackets in it are
+# escaped where it is written into HTML.
+_LINK = re.compile(r"https?://[^\s\x00-\x1f\x7f]+", re.IGNORECASE)
 
 log = logging.getLogger("monitor.mail")
 
@@ -167,7 +169,7 @@ class Digest:
 
 
 def safe_link(link: str | None) -> str | None:
-    """`link` if it is an http(s) URL without spaces or markup characters, else None."""
+    """`link` if it is an http(s) URL without whitespace or control characters, else None."""
     if not link:
         return None
     link = link.strip()
@@ -347,8 +349,9 @@ def render_text(d: Digest) -> str:
             out.append(f"  - {i.title}")
             out.append(f"    {i.source_name}, grade {i.grade}, {_stamp(i.when)}")
             out.append(f"    {i.indicator}, {_points(i.points)}")
-            if i.link:
-                out.append(f"    {i.link}")
+            link = safe_link(i.link)
+            if link:
+                out.append(f"    {link}")
         if s.more:
             out.append(f"  and {s.more} more: monitor explain {s.id}")
         out.append("")
@@ -398,8 +401,10 @@ def render_html(d: Digest) -> str:
         if s.items:
             out.append('<ul style="margin:8px 0 0 0;padding-left:18px">')
         for i in s.items:
-            title = (f'<a href="{_E(i.link)}" style="color:#0b57d0">{_E(i.title)}</a>'
-                     if i.link else _E(i.title))
+            # Checked again here, so no caller can hand the renderer a link to run.
+            link = safe_link(i.link)
+            title = (f'<a href="{_E(link)}" style="color:#0b57d0">{_E(i.title)}</a>'
+                     if link else _E(i.title))
             out.append(f'<li style="margin:0 0 8px 0">{title}<br>'
                        f'<span style="{_MUTED}">{_E(i.source_name)}, grade {_E(i.grade)} · '
                        f"{_E(_stamp(i.when))} · {_E(i.indicator)} · {_E(_points(i.points))}"
@@ -632,8 +637,9 @@ def render_alert(notice: AlertNotice, sender: str, recipients: Sequence[str]) ->
         lines.append(f"- {i.title}")
         lines.append(f"  {i.source_name}, grade {i.grade}, {_stamp(i.when)}, {i.indicator}, "
                      f"{_points(i.points)}")
-        if i.link:
-            lines.append(f"  {i.link}")
+        link = safe_link(i.link)
+        if link:
+            lines.append(f"  {link}")
     lines += ["", f"monitor explain {notice.scenario} shows every point."]
     message = EmailMessage()
     message["Subject"] = (f"Alert: {notice.scenario} {round(notice.level)} "
