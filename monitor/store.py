@@ -1686,10 +1686,12 @@ class Store:
                   "level": float(level), "status": "pending", "attempts": 0,
                   "recipients": json.dumps([_clean(r) for r in recipients], ensure_ascii=False),
                   "message": _clean(message)}
+        # RETURNING says whether the row went in: rowcount after ON CONFLICT DO NOTHING came
+        # back 1 for a conflict on PostgreSQL through SQLAlchemy.
         stmt = self._insert(_ALERT_EMAIL).values(**values).on_conflict_do_nothing(
-            index_elements=["scenario", "crossing_at"])
+            index_elements=["scenario", "crossing_at"]).returning(_ALERT_EMAIL.c.id)
         with self._guard("write to"), self._write() as conn:
-            return bool(conn.execute(stmt).rowcount)
+            return conn.execute(stmt).first() is not None
 
     def alert_emails(self, status: str | None = None) -> list[AlertEmail]:
         """Alert emails (only those with `status`, if given), oldest crossing first."""

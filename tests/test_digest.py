@@ -297,6 +297,29 @@ def test_at_is_only_for_a_digest_that_is_not_sent(
     assert smtp_env.inbox.received == []
 
 
+def test_a_database_made_before_digests_existed_gains_their_tables(db_url: str) -> None:
+    import sqlalchemy
+
+    Store.open(db_url).close()
+    engine = sqlalchemy.create_engine(db_url)
+    with engine.begin() as conn:
+        for table in ("digest_item", "digest", "alert_email"):
+            conn.execute(sqlalchemy.text(f"DROP TABLE {table}"))
+    engine.dispose()
+    at = datetime(2025, 12, 7, 18, tzinfo=UTC)
+    with Store.open(db_url) as store:
+        assert store.last_digest() is None and store.alert_emails() == []
+        store.record_digest(at, at - timedelta(days=1), at, ["desk@example.org"], "s",
+                            {"elite-fracture": (41.04, True)}, [])
+        assert store.record_alert("elite-fracture", at, 63.0, ["desk@example.org"], "m")
+        assert not store.record_alert("elite-fracture", at, 63.0, ["desk@example.org"], "m")
+    with Store.open(db_url) as store:
+        last = store.last_digest()
+        assert last is not None and last.levels == {"elite-fracture": 41.04}
+        assert [(a.scenario, a.status) for a in store.alert_emails()] == [
+            ("elite-fracture", "pending")]
+
+
 # --- content -----------------------------------------------------------------------------------
 
 
