@@ -26,8 +26,10 @@ _USER, _PASSWORD, _FROM, _SECURITY (starttls, ssl or none).
 from __future__ import annotations
 
 import asyncio
+import bisect
 import email
 import email.policy
+import gc
 import html
 import logging
 import re
@@ -55,6 +57,8 @@ LATE = timedelta(days=3)
 """How far before the window a report may be dated and still be news: a report first seen in
 the window (a feed that was down, a slow outlet) is reported if it is at most this old."""
 TREND_DAYS = 7
+SNAPSHOT_SLACK = timedelta(hours=1)
+"""How old a recorded reading may be and still stand for the level at a day of the trend."""
 ALERT_RETRY = timedelta(hours=24)
 """How long a failed alert email is retried; after that the digest carries the news."""
 SECURITIES = ("starttls", "ssl", "none")
@@ -179,10 +183,12 @@ def safe_link(link: str | None) -> str | None:
 def compose(config: Config, got: Gathered, shown: Mapping[str, scoring.ScenarioView],
             new: Iterable[tuple[int, str]], entries: Mapping[int, StoredEntry],
             previous: DeliveredDigest | None, since: datetime,
-            sources: Sequence[SourceState] = (), failing_after: int = 10) -> Digest:
+            sources: Sequence[SourceState] = (), failing_after: int = 10,
+            recorded: Mapping[str, Sequence[tuple[datetime, float]]] | None = None) -> Digest:
     """The digest at `got.now` of the window from `since`: `new` are the (entry, indicator)
     hits not reported before, `entries` their stored entries (for links), `previous` the last
-    delivered digest, `sources` the feeds' polling states."""
+    delivered digest, `sources` the feeds' polling states, `recorded` each scenario's stored
+    (time, level) readings of the last week, oldest first (the trend uses them where it can)."""
     new_hits = frozenset(new)
     settings = scoring.settings_for(config)
     names = {s.id: s.name for s in sources}
@@ -203,7 +209,8 @@ def compose(config: Config, got: Gathered, shown: Mapping[str, scoring.ScenarioV
         alert_at = scenario.alert if scenario.alert is not None else config.defaults.alert
         lines.append(ScenarioLine(
             scenario.id, scenario.title, level, round(change, 1), since_last, view.alert,
-            was_alert, alert_at, view.surges, _trend(config, scenario.id, got, settings),
+            was_alert, alert_at, view.surges, _trend(config, scenario.id, got, view, settings,
+                                          (recorded or {}).get(scenario.id, ())),
             tuple(items[:TOP]), max(len(items) - TOP, 0), frozenset(i.entry for i in items)))
     order = {s.id: i for i, s in enumerate(config.scenarios)}
     # Alerts first, then what moved most, then the quiet ones in the order of the file.
@@ -241,15 +248,43 @@ def _items(score: scoring.Score, new: frozenset[tuple[int, str]],
     return out
 
 
-def _trend(config: Config, scenario: str, got: Gathered,
-           settings: scoring.Settings) -> tuple[float, ...]:
-    related = {i.id for i in config.indicators
-               if scenario in i.weight or any(scenario in c.weight for c in i.conditions)}
-    oldest = scenario_since(config, scenario, got.now)
-    mine = [ev for ev in got.evidence if ev.indicator in related and ev.when >= oldest]
-    return tuple(_tenths(scoring.score(scenario, mine, config, got.now - timedelta(days=d),
-                                       settings, got.false_hits).level)
-                 for d in range(TREND_DAYS, -1, -1))
+def _trend(config: Config, scenario: str, got: Gathered, view: scoring.ScenarioView,
+           settings: scoring.Settings, recorded: Sequence[tuple[datetime, float]] = ()
+           ) -> tuple[float, ...]:
+    """The level at each of the last TREND_DAYS days and now. Now, a day and a week ago are the
+    view's own; each day between is the latest reading recorded within SNAPSHOT_SLACK before
+    it (`monitor run` records one every few minutes), else scored afresh, which costs as much
+    as a third of the view each (bench/digest.py)."""
+    level = view.score.level
+    levels: dict[int, float] = {0: level, 1: level - view.change_24h,
+                                TREND_DAYS: level - view.change_7d}
+    times = [at for at, _ in recorded]
+    missing = []
+    for d in range(2, TREND_DAYS):
+        at = got.now - timedelta(days=d)
+        i = bisect.bisect_right(times, at) - 1
+        if i >= 0 and at - times[i] <= SNAPSHOT_SLACK:
+            levels[d] = recorded[i][1]
+        else:
+            missing.append(d)
+    if missing:
+        related = {i.id for i in config.indicators
+                   if scenario in i.weight or any(scenario in c.weight for c in i.conditions)}
+        oldest = scenario_since(config, scenario, got.now)
+        mine = [ev for ev in got.evidence if ev.indicator in related and ev.when >= oldest]
+        # The cyclic collector paused as `evidence.views` does: it would walk every live
+        # evidence record on each pass.
+        was_enabled = gc.isenabled()
+        gc.disable()
+        try:
+            for d in missing:
+                levels[d] = scoring.score(scenario, mine, config,
+                                          got.now - timedelta(days=d), settings,
+                                          got.false_hits).level
+        finally:
+            if was_enabled:
+                gc.enable()
+    return tuple(_tenths(levels[d]) for d in range(TREND_DAYS, -1, -1))
 
 
 def sparkline(levels: Sequence[float]) -> str:
@@ -283,8 +318,12 @@ def prepare(store: Store, config: Config, now: datetime, since: datetime | None 
             continue
         if ev.when >= since or since <= stored.first_seen <= now:
             new.append((ev.entry, ev.indicator))
+    recorded: dict[str, list[tuple[datetime, float]]] = {}
+    for snap in store.snapshots(since=now - timedelta(days=TREND_DAYS) - SNAPSHOT_SLACK,
+                                until=now):
+        recorded.setdefault(snap.scenario, []).append((snap.at, snap.level))
     return compose(config, got, shown, new, entries, previous, since, store.source_states(),
-                   failing_after)
+                   failing_after, recorded)
 
 
 # --- rendering ---------------------------------------------------------------------------------

@@ -8,6 +8,8 @@ from __future__ import annotations
 import json
 import os
 import re
+import shutil
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from email.message import EmailMessage
 from email.utils import format_datetime
@@ -20,7 +22,7 @@ from monitor import digest
 from monitor.cli import main
 from monitor.errors import MailError
 from monitor.evidence import gather_scored, views
-from monitor.rules import load
+from monitor.rules import Rules, load
 from monitor.store import Store
 from monitor.tui import demo
 
@@ -431,23 +433,41 @@ PREVIOUS = datetime(2025, 12, 3, 6, tzinfo=UTC)
 """A digest delivered that morning, before the Kremlin's "no compromise"."""
 
 
-def seeded_digest(folder: Path) -> digest.Digest:
-    """The digest at NOW over the seeds corpus, after a digest delivered at PREVIOUS that
-    reported everything then known."""
+@dataclass(frozen=True)
+class Seeded:
+    rules: Rules
+    db: Path
+
+
+@pytest.fixture(scope="module")
+def seeded(tmp_path_factory: pytest.TempPathFactory) -> Seeded:
+    """The seeds corpus polled once into a SQLite file, with the demo's graded feeds."""
     seeds = ROOT / "seeds"
     if not seeds.is_dir():
         pytest.skip("the seeds/ corpus is not in this checkout")
+    folder = tmp_path_factory.mktemp("seeds")
     rules = load(demo.with_demo_feeds(ROOT / "indicators.yaml", seeds, folder),
                  examples=False).rules
-    config = rules.config
     with Store.open(f"sqlite:///{folder / 'seeds.db'}") as store:
         demo.seed(store, rules, seeds)
+    return Seeded(rules, folder / "seeds.db")
+
+
+def seeded_digest(seeded: Seeded, folder: Path,
+                  readings: list[tuple[str, float, datetime]] | None = None) -> digest.Digest:
+    """The digest at NOW over a copy of the seeded store, after a digest delivered at PREVIOUS
+    that reported everything then known (and with `readings` recorded as score snapshots)."""
+    shutil.copy(seeded.db, folder / "seeds.db")
+    config = seeded.rules.config
+    with Store.open(f"sqlite:///{folder / 'seeds.db'}") as store:
         got = gather_scored(store, config, PREVIOUS)
         shown = views(config, got)
         known = [(ev.entry, ev.indicator) for ev in got.evidence if ev.when <= PREVIOUS]
         store.record_digest(PREVIOUS, PREVIOUS - timedelta(days=1), PREVIOUS, ["desk@example.org"],
                             "earlier", {s: (v.score.level, v.alert) for s, v in shown.items()},
                             known)
+        for scenario, level, at in readings or []:
+            store.save_snapshots([(scenario, level, 1.0, False)], at)
         return digest.prepare(store, config, NOW)
 
 
@@ -459,8 +479,8 @@ def check_golden(name: str, actual: str) -> None:
     assert actual == path.read_text(encoding="utf-8"), f"set {UPDATE}=1 to rewrite {path}"
 
 
-def test_the_seeds_digest_matches_the_golden_files(tmp_path: Path) -> None:
-    d = seeded_digest(tmp_path)
+def test_the_seeds_digest_matches_the_golden_files(seeded: Seeded, tmp_path: Path) -> None:
+    d = seeded_digest(seeded, tmp_path)
     message = digest.render_digest(d, "monitor@example.org", ["desk@example.org"])
     text, html = parts(message)
     assert text == digest.render_text(d) and html == digest.render_html(d)
@@ -468,3 +488,19 @@ def test_the_seeds_digest_matches_the_golden_files(tmp_path: Path) -> None:
     check_golden("digest.html", html)
     assert message["Subject"] == d.subject
     check_golden("digest.subject", d.subject + "\n")
+
+
+def test_the_trend_takes_recorded_readings_where_there_are_some(seeded: Seeded,
+                                                               tmp_path: Path) -> None:
+    three_days = NOW - timedelta(days=3)
+    d = seeded_digest(seeded, tmp_path, [
+        ("elite-fracture", 12.34, three_days - timedelta(minutes=10)),  # stands for day -3
+        ("elite-fracture", 99.0, three_days + timedelta(minutes=1)),  # after it: not used
+        ("palace-coup", 77.0, NOW - timedelta(days=4, hours=2)),  # too old to stand for -4
+    ])
+    (tmp_path / "again").mkdir()
+    computed = {s.id: s.trend for s in seeded_digest(seeded, tmp_path / "again").scenarios}
+    trends = {s.id: s.trend for s in d.scenarios}
+    assert trends["elite-fracture"] == (*computed["elite-fracture"][:4], 12.3,
+                                        *computed["elite-fracture"][5:])
+    assert trends["palace-coup"] == computed["palace-coup"]
