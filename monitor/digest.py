@@ -151,8 +151,9 @@ class Digest:
 
     @property
     def news(self) -> bool:
-        """Whether there is anything to send: new evidence, or an alert that switched."""
-        return bool(self.reported) or any(s.alert != s.was_alert for s in self.scenarios)
+        """Whether there is anything to send: a new report that counts for some scenario, or an
+        alert that switched on or off. (New hits that weigh on no scenario are not news.)"""
+        return any(s.new_entries or s.alert != s.was_alert for s in self.scenarios)
 
     @property
     def subject(self) -> str:
@@ -578,9 +579,6 @@ def send(message: EmailMessage, settings: SmtpSettings, recipients: Sequence[str
     except smtplib.SMTPSenderRefused as exc:
         raise MailError(f"the mail server at {settings.where} refused the sender "
                         f"{settings.sender} ({_answer(exc, settings)})") from None
-    except smtplib.SMTPNotSupportedError:
-        raise MailError(f"the mail server at {settings.where} does not offer STARTTLS "
-                        "(set MONITOR_SMTP_SECURITY to ssl or none)") from None
     except smtplib.SMTPServerDisconnected:
         raise MailError(f"the mail server at {settings.where} closed the connection before "
                         "it accepted the message") from None
@@ -614,9 +612,18 @@ def _send(message: EmailMessage, settings: SmtpSettings, recipients: Sequence[st
     # Leaving the block sends QUIT; a server that hangs up after accepting is not a failure.
     with smtp:
         if settings.security == "starttls":
-            smtp.starttls(context=ssl.create_default_context())
+            try:
+                smtp.starttls(context=ssl.create_default_context())
+            except smtplib.SMTPNotSupportedError:
+                raise MailError(f"the mail server at {settings.where} does not offer STARTTLS "
+                                "(set MONITOR_SMTP_SECURITY to ssl or none)") from None
         if settings.user:
-            smtp.login(settings.user, settings.password or "")
+            try:
+                smtp.login(settings.user, settings.password or "")
+            except smtplib.SMTPNotSupportedError:
+                raise MailError(f"the mail server at {settings.where} does not offer a login "
+                                "(unset MONITOR_SMTP_USER, or use TLS if it offers one only "
+                                "over TLS)") from None
         if "Message-ID" not in message:
             message["Message-ID"] = make_msgid(domain=settings.sender.rpartition("@")[2]
                                                or None)

@@ -9,6 +9,8 @@ import json
 import os
 import re
 import shutil
+import ssl
+import subprocess
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from email.message import EmailMessage
@@ -16,7 +18,16 @@ from email.utils import format_datetime
 from pathlib import Path
 
 import pytest
-from smtpserver import PASSWORD, SmtpServer, smtp, smtp_env  # noqa: F401 (fixtures)
+from aiosmtpd.controller import Controller
+from smtpserver import (  # noqa: F401 (fixtures)
+    PASSWORD,
+    Inbox,
+    Login,
+    SmtpServer,
+    free_port,
+    smtp,
+    smtp_env,
+)
 
 from monitor import digest
 from monitor.cli import main
@@ -504,3 +515,69 @@ def test_the_trend_takes_recorded_readings_where_there_are_some(seeded: Seeded,
     assert trends["elite-fracture"] == (*computed["elite-fracture"][:4], 12.3,
                                         *computed["elite-fracture"][5:])
     assert trends["palace-coup"] == computed["palace-coup"]
+
+
+# --- TLS ---------------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def certificate(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
+    """A self-signed certificate for 127.0.0.1 and its key, made by the openssl command."""
+    openssl = shutil.which("openssl")
+    if openssl is None:
+        pytest.skip("the openssl command is not installed, so no test certificate can be made")
+    folder = tmp_path_factory.mktemp("tls")
+    cert, key = folder / "cert.pem", folder / "key.pem"
+    subprocess.run([openssl, "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", str(key),
+                    "-out", str(cert), "-days", "2", "-subj", "/CN=127.0.0.1",
+                    "-addext", "subjectAltName=IP:127.0.0.1"], check=True, capture_output=True)
+    return cert, key
+
+
+@pytest.mark.parametrize("security", ["starttls", "ssl"])
+def test_tls_verifies_the_server_certificate_and_then_delivers(
+    security: str, certificate: tuple[Path, Path], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    cert, key = certificate
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    context.load_cert_chain(cert, key)
+    server = SmtpServer(free_port(), Inbox(), Login(), None)
+    tls = ({"tls_context": context, "require_starttls": True} if security == "starttls"
+           # aiosmtpd offers AUTH over implicit TLS only when told TLS is not required.
+           else {"ssl_context": context, "auth_require_tls": False})
+    server.controller = Controller(server.inbox, hostname="127.0.0.1", port=server.port,
+                                   authenticator=server.login, **tls)
+    server.controller.start()
+    try:
+        settings = digest.smtp_settings(server.env(MONITOR_SMTP_SECURITY=security))
+        message = digest.render_digest(one_scenario(), settings.sender, ["desk@example.org"])
+        with pytest.raises(MailError) as caught:
+            digest.send(message, settings, ["desk@example.org"])
+        assert str(caught.value) == (f"TLS with the mail server at 127.0.0.1:{server.port} "
+                                     "failed (CERTIFICATE_VERIFY_FAILED).")
+        assert server.inbox.received == []
+        # Trusted (as a private CA is, through SSL_CERT_FILE), it logs in and delivers.
+        monkeypatch.setenv("SSL_CERT_FILE", str(cert))
+        digest.send(message, settings, ["desk@example.org"])
+        (got,) = server.inbox.received
+        assert got.message["Subject"] == message["Subject"]
+        assert server.login.tried == ["PLAIN"]
+    finally:
+        server.stop()
+
+
+def test_a_login_the_server_does_not_offer_is_named() -> None:
+    server = SmtpServer(free_port(), Inbox(), Login(), None)
+    server.controller = Controller(server.inbox, hostname="127.0.0.1", port=server.port)
+    server.controller.start()
+    try:
+        settings = digest.smtp_settings(server.env())
+        message = digest.render_digest(one_scenario(), settings.sender, ["desk@example.org"])
+        with pytest.raises(MailError) as caught:
+            digest.send(message, settings, ["desk@example.org"])
+    finally:
+        server.stop()
+    assert str(caught.value) == (
+        f"The mail server at 127.0.0.1:{server.port} does not offer a login (unset "
+        "MONITOR_SMTP_USER, or use TLS if it offers one only over TLS).")
+    assert server.inbox.received == []
