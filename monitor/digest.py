@@ -189,7 +189,11 @@ def compose(config: Config, got: Gathered, shown: Mapping[str, scoring.ScenarioV
     """The digest at `got.now` of the window from `since`: `new` are the (entry, indicator)
     hits not reported before, `entries` their stored entries (for links), `previous` the last
     delivered digest, `sources` the feeds' polling states, `recorded` each scenario's stored
-    (time, level) readings of the last week, oldest first (the trend uses them where it can)."""
+    (time, level) readings of the last week, oldest first (the trend uses them where it can).
+
+    A feed is reported failing when its last poll failed and it is marked failing
+    (`failing_after` errors in a row) or has not succeeded since `since`: either way, news of
+    the window may be missing."""
     new_hits = frozenset(new)
     settings = scoring.settings_for(config)
     names = {s.id: s.name for s in sources}
@@ -220,7 +224,9 @@ def compose(config: Config, got: Gathered, shown: Mapping[str, scoring.ScenarioV
     failing = tuple(
         FeedProblem(s.id, s.name, s.consecutive_errors, s.last_success_at,
                     " ".join((s.last_error or "").split()))
-        for s in sources if s.active and s.consecutive_errors >= failing_after)
+        for s in sources if s.active and s.consecutive_errors
+        and (s.consecutive_errors >= failing_after or s.last_success_at is None
+             or s.last_success_at < since))
     return Digest(got.now, since, previous.at if previous else None, tuple(lines),
                   sum(1 for s in sources if s.active), failing, new_hits)
 
@@ -298,10 +304,12 @@ def sparkline(levels: Sequence[float]) -> str:
 # --- reading the store -------------------------------------------------------------------------
 
 
-def prepare(store: Store, config: Config, now: datetime, since: datetime | None = None,
-            failing_after: int = 10) -> Digest:
+def prepare(store: Store, config: Config, now: datetime, since: datetime | None = None
+            ) -> Digest:
     """The digest at `now` of news since `since` (default: since the last delivered digest,
     else the last 24 h), read from `store`."""
+    from monitor.poll import Schedule  # the poller's own threshold for "failing"
+
     previous = store.last_digest()
     if since is None:
         since = previous.at if previous is not None else now - timedelta(hours=24)
@@ -324,7 +332,7 @@ def prepare(store: Store, config: Config, now: datetime, since: datetime | None 
                                 until=now):
         recorded.setdefault(snap.scenario, []).append((snap.at, snap.level))
     return compose(config, got, shown, new, entries, previous, since, store.source_states(),
-                   failing_after, recorded)
+                   Schedule().failing_after, recorded)
 
 
 # --- rendering ---------------------------------------------------------------------------------

@@ -34,7 +34,7 @@ from monitor.cli import main
 from monitor.errors import MailError
 from monitor.evidence import gather_scored, views
 from monitor.rules import Rules, load
-from monitor.store import Store
+from monitor.store import Polled, Store
 from monitor.tui import demo
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -353,6 +353,29 @@ def test_failing_feeds_get_a_line(tmp_path: Path, capsys: pytest.CaptureFixture[
     assert f"\n{line}\n" in digest.render_text(d)
     assert "Wire &amp; Co (10 errors" in digest.render_html(d)
     assert not d.news
+
+
+def test_a_feed_failing_since_before_the_window_is_named_and_one_that_recovered_in_it_is_not(
+    tmp_path: Path
+) -> None:
+    (tmp_path / "indicators.yaml").write_text(RULES, encoding="utf-8")
+    (tmp_path / "wire.xml").write_text(rss(FIRST, datetime.now(UTC)), encoding="utf-8")
+    rules = load(tmp_path / "indicators.yaml", examples=False).rules
+    now = datetime(2025, 12, 7, 18, tzinfo=UTC)
+    with Store.open(f"sqlite:///{tmp_path / 'm.db'}") as store:
+        store.sync_sources(rules.config.feeds)
+        store.ingest("wire", [], {}, rules.fingerprint, now - timedelta(days=2),
+                     Polled(next_due_at=now))
+        for hours in (30, 20):
+            store.record_failure("wire", now - timedelta(hours=hours), "timed out", "network",
+                                 now)
+        failing = digest.prepare(store, rules.config, now).failing
+        assert [(f.id, f.errors, f.last_success) for f in failing] == [
+            ("wire", 2, now - timedelta(days=2))]
+        store.ingest("wire", [], {}, rules.fingerprint, now - timedelta(hours=10),
+                     Polled(next_due_at=now))
+        store.record_failure("wire", now - timedelta(hours=1), "timed out", "network", now)
+        assert digest.prepare(store, rules.config, now).failing == ()
 
 
 def item(title: str, link: str | None) -> digest.Item:
