@@ -220,8 +220,16 @@ def cmd_run(args: argparse.Namespace, out: TextIO) -> int:
 
     async def go() -> None:
         async with _poller(args, store, rules) as poller:
+            mailer = _alert_mailer(store, lambda: poller.rules.config)
+
+            async def crossed(crossing: Crossing) -> None:
+                told_crossing(crossing)
+                if mailer is not None:
+                    await mailer.on_crossing(crossing)
+
             watch = Watch(poller, store, _indicators_path(args), score_every=args.score_every,
-                          clock=_now, on_reload=told_reload, on_crossing=told_crossing)
+                          clock=_now, on_reload=told_reload, on_crossing=crossed,
+                          on_reading=mailer.retry if mailer is not None else None)
             await serve(poller, tick=args.tick, on_pass=watch.after_pass)
 
     try:
@@ -675,6 +683,74 @@ def cmd_indicators(args: argparse.Namespace, out: TextIO) -> int:
     return 0
 
 
+# --- digest and alert emails -------------------------------------------------------------------
+
+
+def _alert_mailer(store: Any, config: Callable[[], Any]) -> Any:
+    """The mailer of alert crossings when SMTP is set up (MONITOR_SMTP_*), else None; says
+    once why alerts listed in indicators.yaml will not be mailed."""
+    from monitor.digest import AlertMailer, smtp_settings
+    from monitor.errors import MailError
+
+    try:
+        settings = smtp_settings(os.environ)
+    except MailError as exc:
+        if config().alerts.email:
+            logging.getLogger("monitor").error(
+                "alert emails are off", extra={"event": {"reason": str(exc)}})
+        return None
+    return AlertMailer(store, settings, config, clock=_now)
+
+
+def _since(text: str) -> timedelta | None:
+    """--since: `last` (None) or a duration such as 24h or 3d."""
+    return None if text == "last" else _duration(text)
+
+
+def cmd_digest(args: argparse.Namespace, out: TextIO) -> int:
+    from monitor import digest
+    from monitor.errors import MailError
+
+    sending = not (args.dry_run or args.json)
+    if args.at is not None and sending:
+        raise UsageError("--at composes a digest as of another moment, which is never sent; "
+                         "add --dry-run or --json")
+    # Mail settings first: a cron job without them fails at once with the reason.
+    settings = digest.smtp_settings(os.environ) if sending else None
+    rules, store = _prepare(args)
+    config = rules.config
+    try:
+        now = args.at or _now()
+        d = digest.prepare(store, config, now, now - args.since if args.since else None)
+        if args.json:
+            out.write(json.dumps(digest.as_json(d), ensure_ascii=False) + "\n")
+            return 0
+        if not d.news:
+            last = f"the last digest ({_stamp(d.since)})" if d.previous_at else _stamp(d.since)
+            out.write(f"Nothing new since {last}: no new evidence and no alert changed, so no "
+                      "digest was sent.\n")
+            return 0
+        recipients = list(args.to or config.alerts.email)
+        if settings is None:
+            sender = os.environ.get("MONITOR_SMTP_FROM") or "monitor@localhost"
+            out.write(digest.preview(digest.render_digest(d, sender, recipients)))
+            return 0
+        if not recipients:
+            raise UsageError("the digest has no recipients: give --to ADDR or list them under "
+                             f"alerts: {{email: [...]}} in {config.path}")
+        message = digest.render_digest(d, settings.sender, recipients)
+        try:
+            digest.deliver(store, d, message, settings, recipients, _now())
+        except MailError as exc:
+            raise MailError(f"{exc.what}, so the digest was not sent; the next run will send "
+                            "it") from None
+    finally:
+        store.close()
+    n = len(recipients)
+    out.write(f"Sent the digest to {n} recipient{'s' if n != 1 else ''}: {d.subject}\n")
+    return 0
+
+
 # --- dashboard and demo ----------------------------------------------------------------------
 
 
@@ -682,7 +758,6 @@ def cmd_dashboard(args: argparse.Namespace, out: TextIO) -> int:
     from monitor.rules import load
     from monitor.tui.app import MonitorApp
     from monitor.tui.live import Attached, Engine, Polling
-    from monitor.watch import Listener
 
     path = _indicators_path(args)
     load(path, examples=False)  # a broken file is reported in full before the screen opens
@@ -691,12 +766,11 @@ def cmd_dashboard(args: argparse.Namespace, out: TextIO) -> int:
     if args.attach:
         engine = Attached(url, path, every=args.tick)
     else:
-        # Whoever else should hear of alert crossings (an email, say) listens here; the
-        # dashboard's own notification comes first.
-        crossing_listeners: list[Listener] = []
+        # Alert crossings are mailed as `monitor run` mails them, after the dashboard's own
+        # notification, when MONITOR_SMTP_* is set.
         engine = Polling(url, path, lambda store, rules: _poller(args, store, rules),
                          tick=args.tick, score_every=args.score_every,
-                         on_crossing=crossing_listeners, clock=_now)
+                         mailer_from=_alert_mailer, clock=_now)
     MonitorApp(url, path, engine=engine).run()
     return 0
 
@@ -829,6 +903,21 @@ def build_parser() -> argparse.ArgumentParser:
                             help="stored hits, hits marked false and precision per indicator")
     indicators.add_argument("--json", action="store_true", help="one JSON object per indicator")
     indicators.set_defaults(run=cmd_indicators)
+
+    digest = sub.add_parser("digest", help="email what moved since the last digest; for cron")
+    digest.add_argument("--since", type=_since, default=None, metavar="DURATION|last",
+                        help="news since the last delivered digest (`last`, the default) or "
+                             "within a span such as 24h or 3d")
+    digest.add_argument("--to", nargs="+", metavar="ADDR",
+                        help="recipients (default: alerts: email: in indicators.yaml)")
+    digest.add_argument("--dry-run", action="store_true",
+                        help="print the message instead of sending it; records nothing")
+    digest.add_argument("--json", action="store_true",
+                        help="print the digest's content as one JSON object; sends nothing")
+    digest.add_argument("--at", type=_at, metavar="DATETIME",
+                        help="compose as of this ISO date or datetime, UTC (with --dry-run "
+                             "or --json)")
+    digest.set_defaults(run=cmd_digest)
 
     dashboard = sub.add_parser(
         "dashboard", help="the scores, and the stories behind them, in the terminal, kept "

@@ -49,3 +49,14 @@ class FeedError(MonitorError):
 
 class StoreError(MonitorError):
     """The database could not be opened, migrated or written."""
+
+
+class MailError(MonitorError):
+    """Mail could not be sent: settings missing or wrong, or the mail server refused or failed.
+
+    `what` is the reason as a clause ("the mail server at host:25 refused the login"), so a
+    caller can say what it means ("..., so the digest was not sent"); str() is the sentence."""
+
+    def __init__(self, what: str) -> None:
+        self.what = what
+        super().__init__(what[:1].upper() + what[1:] + ".")

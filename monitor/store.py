@@ -44,6 +44,14 @@ API
     false_hits() -> frozenset[(entry_pk, indicator)];  feedback() -> list[Feedback]
     indicator_stats(fingerprint=None) -> {indicator: IndicatorStats}   hits and marked false
 
+    Digests and alert emails (recorded only once the mail server accepted them):
+    record_digest(at, since, sent_at, recipients, subject, {scenario: (level, alert)},
+                  reported [(entry_pk, indicator)]) -> id     one transaction
+    last_digest() -> DeliveredDigest | None;  digests() -> list[DeliveredDigest]
+    reported_hits(entry_pks) -> frozenset[(entry_pk, indicator)]   reported once, ever
+    record_alert(scenario, crossing_at, level, recipients, message) -> bool   False: known
+    alert_emails(status=None) -> list[AlertEmail];  mark_alert(id, status, now, error=None)
+
     Score history (one row per scenario and moment, so trends need no recomputation):
     save_snapshots([(scenario, level, evidence, alert), ...], now) -> int   upsert at `now`
     snapshots(scenario=, since=, until=) -> list[Snapshot]     by scenario, then time
@@ -280,6 +288,56 @@ class SnapshotRow(SQLModel, table=True):
     alert: bool = False
 
 
+# --- digests and alert emails (what was delivered, so nothing is lost or sent twice) ---------
+
+
+class DigestRow(SQLModel, table=True):
+    __tablename__ = "digest"
+
+    id: int | None = Field(default=None, primary_key=True)
+    at: datetime = Field(sa_type=UTCDateTime, index=True)
+    """The digest's `now`: the end of its window."""
+    since: datetime = Field(sa_type=UTCDateTime)
+    sent_at: datetime = Field(sa_type=UTCDateTime)
+    recipients: str = Field(default="[]", sa_type=Text)
+    subject: str = Field(default="", sa_type=Text)
+    levels: str = Field(default="{}", sa_type=Text)
+    """JSON {scenario: {"level": float, "alert": bool}} at delivery: the next digest's base."""
+
+
+class DigestItemRow(SQLModel, table=True):
+    __tablename__ = "digest_item"
+    # One row per hit ever reported: the unique key is what keeps news from being sent twice.
+    __table_args__ = (
+        UniqueConstraint("entry_pk", "indicator", name="uq_digest_item_entry_indicator"),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    digest_id: int = Field(foreign_key="digest.id", ondelete="CASCADE")
+    entry_pk: int = Field(foreign_key="entry.pk", ondelete="CASCADE")
+    indicator: str = Field(sa_type=Text)
+
+
+class AlertEmailRow(SQLModel, table=True):
+    __tablename__ = "alert_email"
+    __table_args__ = (
+        UniqueConstraint("scenario", "crossing_at", name="uq_alert_email_scenario_at"),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    scenario: str = Field(sa_type=Text)
+    crossing_at: datetime = Field(sa_type=UTCDateTime)
+    level: float
+    recipients: str = Field(default="[]", sa_type=Text)
+    message: str = Field(sa_type=Text)
+    """The rendered email, so a retry sends exactly what the crossing produced."""
+    status: str = Field(default="pending", sa_type=Text)
+    """pending (not yet accepted by the mail server), sent, or expired (retries gave up)."""
+    attempts: int = 0
+    last_error: str | None = Field(default=None, sa_type=Text)
+    sent_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+
+
 class MetaRow(SQLModel, table=True):
     __tablename__ = "meta"
 
@@ -293,9 +351,14 @@ _HIT = cast(Table, HitRow.__table__)  # type: ignore[attr-defined]
 _META = cast(Table, MetaRow.__table__)  # type: ignore[attr-defined]
 _FEEDBACK = cast(Table, FeedbackRow.__table__)  # type: ignore[attr-defined]
 _SNAPSHOT = cast(Table, SnapshotRow.__table__)  # type: ignore[attr-defined]
-# create_all adds tables a database lacks, so a database made before `feedback` or
-# `score_snapshot` existed gains them on its next open without a schema-version bump.
-_TABLES = [_SOURCE, _ENTRY, _HIT, _META, _FEEDBACK, _SNAPSHOT]
+_DIGEST = cast(Table, DigestRow.__table__)  # type: ignore[attr-defined]
+_DIGEST_ITEM = cast(Table, DigestItemRow.__table__)  # type: ignore[attr-defined]
+_ALERT_EMAIL = cast(Table, AlertEmailRow.__table__)  # type: ignore[attr-defined]
+# create_all adds tables a database lacks, so a database made before `feedback`,
+# `score_snapshot` or the digest tables existed gains them on its next open without a
+# schema-version bump.
+_TABLES = [_SOURCE, _ENTRY, _HIT, _META, _FEEDBACK, _SNAPSHOT, _DIGEST, _DIGEST_ITEM,
+           _ALERT_EMAIL]
 
 
 # --- values crossing the boundary --------------------------------------------------------
@@ -448,6 +511,36 @@ class ScoredHit:
     cluster_id: int
     when: datetime
     title: str
+
+
+@dataclass(frozen=True, slots=True)
+class DeliveredDigest:
+    """A digest the mail server accepted."""
+
+    id: int
+    at: datetime
+    since: datetime
+    sent_at: datetime
+    recipients: tuple[str, ...]
+    subject: str
+    levels: dict[str, float]
+    alerts: dict[str, bool]
+
+
+@dataclass(frozen=True, slots=True)
+class AlertEmail:
+    """One alert crossing's email and how its delivery went."""
+
+    id: int
+    scenario: str
+    crossing_at: datetime
+    level: float
+    recipients: tuple[str, ...]
+    message: str
+    status: str
+    attempts: int
+    last_error: str | None
+    sent_at: datetime | None
 
 
 @dataclass(frozen=True, slots=True)
@@ -629,6 +722,14 @@ def _stored_hit(row: Row[Any]) -> StoredHit:
     entry_pk, indicator, terms, value, label, fingerprint, source, cluster_id, when = tuple(row)
     hit = Hit(indicator=indicator, terms=tuple(json.loads(terms)), value=value, label=label)
     return StoredHit(entry_pk, hit, fingerprint, source, cluster_id, when)
+
+
+def _delivered(row: Row[Any]) -> DeliveredDigest:
+    levels = json.loads(row.levels)
+    return DeliveredDigest(
+        row.id, row.at, row.since, row.sent_at, tuple(json.loads(row.recipients)), row.subject,
+        {k: float(v["level"]) for k, v in levels.items()},
+        {k: bool(v["alert"]) for k, v in levels.items()})
 
 
 def _redirect_values(current: Mapping[str, Any], redirect_url: str | None) -> dict[str, Any]:
@@ -1548,6 +1649,105 @@ class Store:
         with self._guard("read"), self._read() as conn:
             return {sc: bool(alert) for sc, alert in conn.execute(query)}
 
+    # --- digests and alert emails ----------------------------------------------------------
+
+    def record_digest(self, at: datetime, since: datetime, sent_at: datetime,
+                      recipients: Sequence[str], subject: str,
+                      levels: Mapping[str, tuple[float, bool]],
+                      reported: Iterable[tuple[int, str]]) -> int:
+        """Record a digest the mail server accepted, with each scenario's (level, alert) at
+        delivery and the (entry pk, indicator) hits it reported, in one transaction. A hit
+        already reported stays with its first digest. Returns the digest's id."""
+        values = {
+            "at": _aware(at, "at"), "since": _aware(since, "since"),
+            "sent_at": _aware(sent_at, "sent_at"),
+            "recipients": json.dumps([_clean(r) for r in recipients], ensure_ascii=False),
+            "subject": _clean(subject),
+            "levels": json.dumps({_clean(k): {"level": float(lv), "alert": bool(al)}
+                                  for k, (lv, al) in levels.items()}, ensure_ascii=False),
+        }
+        pairs = sorted(set(reported))
+        with self._guard("write to"), self._write() as conn:
+            digest_id = int(conn.execute(insert(_DIGEST).values(**values)
+                                         .returning(_DIGEST.c.id)).scalar_one())
+            if pairs:
+                # Entries deleted since the digest was composed have nothing left to report.
+                known: set[int] = set()
+                for chunk in _chunks(sorted({pk for pk, _ in pairs})):
+                    known.update(conn.execute(
+                        select(_ENTRY.c.pk).where(_ENTRY.c.pk.in_(chunk))).scalars())
+                rows = [{"digest_id": digest_id, "entry_pk": pk, "indicator": _clean(ind)}
+                        for pk, ind in pairs if pk in known]
+                if rows:
+                    conn.execute(self._insert(_DIGEST_ITEM).on_conflict_do_nothing(
+                        index_elements=["entry_pk", "indicator"]), rows)
+        return digest_id
+
+    def last_digest(self) -> DeliveredDigest | None:
+        """The latest delivered digest (by its `at`), or None before the first."""
+        d = _DIGEST.c
+        query = select(_DIGEST).order_by(d.at.desc(), d.id.desc()).limit(1)
+        with self._guard("read"), self._read() as conn:
+            row = conn.execute(query).first()
+        return None if row is None else _delivered(row)
+
+    def digests(self) -> list[DeliveredDigest]:
+        """Every delivered digest, oldest first."""
+        d = _DIGEST.c
+        with self._guard("read"), self._read() as conn:
+            return [_delivered(r) for r in conn.execute(select(_DIGEST).order_by(d.at, d.id))]
+
+    def reported_hits(self, entry_pks: Iterable[int]) -> frozenset[tuple[int, str]]:
+        """(entry pk, indicator) of the given entries' hits some delivered digest reported."""
+        i = _DIGEST_ITEM.c
+        out: set[tuple[int, str]] = set()
+        with self._guard("read"), self._read() as conn:
+            for chunk in _chunks(sorted(set(entry_pks))):
+                query = select(i.entry_pk, i.indicator).where(i.entry_pk.in_(chunk))
+                out.update((pk, ind) for pk, ind in conn.execute(query))
+        return frozenset(out)
+
+    def record_alert(self, scenario: str, crossing_at: datetime, level: float,
+                     recipients: Sequence[str], message: str) -> bool:
+        """Record an alert crossing's email as pending; False if that crossing (scenario and
+        moment) was recorded already, so one crossing is mailed once."""
+        values = {"scenario": _clean(scenario), "crossing_at": _aware(crossing_at, "crossing_at"),
+                  "level": float(level), "status": "pending", "attempts": 0,
+                  "recipients": json.dumps([_clean(r) for r in recipients], ensure_ascii=False),
+                  "message": _clean(message)}
+        # RETURNING says whether the row went in: rowcount after ON CONFLICT DO NOTHING came
+        # back 1 for a conflict on PostgreSQL through SQLAlchemy.
+        stmt = self._insert(_ALERT_EMAIL).values(**values).on_conflict_do_nothing(
+            index_elements=["scenario", "crossing_at"]).returning(_ALERT_EMAIL.c.id)
+        with self._guard("write to"), self._write() as conn:
+            return conn.execute(stmt).first() is not None
+
+    def alert_emails(self, status: str | None = None) -> list[AlertEmail]:
+        """Alert emails (only those with `status`, if given), oldest crossing first."""
+        a = _ALERT_EMAIL.c
+        query = select(_ALERT_EMAIL).order_by(a.crossing_at, a.id)
+        if status is not None:
+            query = query.where(a.status == status)
+        with self._guard("read"), self._read() as conn:
+            rows = conn.execute(query).all()
+        return [AlertEmail(r.id, r.scenario, r.crossing_at, r.level,
+                           tuple(json.loads(r.recipients)), r.message, r.status, r.attempts,
+                           r.last_error, r.sent_at) for r in rows]
+
+    def mark_alert(self, alert_id: int, status: str, now: datetime,
+                   error: str | None = None) -> None:
+        """Record one delivery attempt of an alert email: `sent`, still `pending` after a
+        failure (`error` says why), or `expired`."""
+        if status not in ("pending", "sent", "expired"):
+            raise ValueError(f"unknown alert email status {status!r}")
+        a = _ALERT_EMAIL.c
+        values: dict[str, Any] = {"status": status, "attempts": a.attempts + 1,
+                                  "last_error": _clean_opt(error)}
+        if status == "sent":
+            values["sent_at"] = _aware(now)
+        with self._guard("write to"), self._write() as conn:
+            conn.execute(update(_ALERT_EMAIL).where(a.id == alert_id).values(**values))
+
     # --- evidence: re-matching ------------------------------------------------------------------
 
     def replace_hits(self, batch: Sequence[tuple[int, Sequence[Hit]]], fingerprint: str) -> None:
@@ -1579,6 +1779,8 @@ __all__ = [
     "CLUSTER_WINDOW",
     "REDIRECT_CONFIRMATIONS",
     "SCHEMA_VERSION",
+    "AlertEmail",
+    "DeliveredDigest",
     "FeedLike",
     "Feedback",
     "IndicatorStats",

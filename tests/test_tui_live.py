@@ -19,6 +19,7 @@ from pathlib import Path
 
 import pytest
 from feedserver import FeedServer, Reply, Request
+from smtpserver import SmtpServer, smtp  # noqa: F401 (fixture)
 from textual.pilot import Pilot
 from textual.widgets import DataTable, Static
 
@@ -134,6 +135,41 @@ def test_the_dashboard_polls_and_alerts_without_a_keypress_and_quits_cleanly(
         assert store.counts().entries == 2 and store.counts().hits == 2
         assert [s.lease_owner for s in store.source_states()] == [None]
         assert store.last_alerts() == {"crisis": True}
+
+
+def test_the_dashboard_mails_an_alert_crossing_as_monitor_run_does(
+    tmp_path: Path, smtp: SmtpServer
+) -> None:
+    from monitor.digest import AlertMailer, smtp_settings
+
+    served = [RATE, QUITS]
+
+    def answer(_request: Request) -> Reply:
+        return Reply(200, {"Content-Type": "application/rss+xml"}, rss(*served).encode())
+
+    url = f"sqlite:///{tmp_path / 'm.db'}"
+    settings = smtp_settings(smtp.env())
+    with FeedServer() as server:
+        server.route("/feed.xml", answer)
+        rules = tmp_path / "indicators.yaml"
+        write(rules, RULES.format(feed=f"{{id: wire, url: '{server.url('/feed.xml')}', "
+                                       "every: 1s}", quits=3)
+              + "alerts: {email: [desk@example.org]}\n")
+        engine = Polling(url, rules, make_poller, tick=0.2, score_every=0.3,
+                         mailer_from=lambda store, config: AlertMailer(store, settings, config))
+        app = MonitorApp(url, rules, engine=engine)
+
+        async def go() -> None:
+            async with app.run_test(size=(100, 24)) as pilot:
+                await until(pilot, lambda: bool(notes(app)))
+                await until(pilot, lambda: bool(smtp.inbox.received))
+                await pilot.pause(1.0)  # more passes and readings: still one email
+                await pilot.press("q")
+
+        asyncio.run(go())
+
+    assert [r.recipients for r in smtp.inbox.received] == [["desk@example.org"]]
+    assert smtp.inbox.received[0].message["Subject"] == "Alert: crisis 33 (alert at 25)"
 
 
 def test_quitting_at_once_stops_the_engine_before_it_polls(tmp_path: Path) -> None:

@@ -32,6 +32,7 @@ from pathlib import Path
 from typing import Protocol
 
 from monitor.errors import ConfigError, MonitorError
+from monitor.indicators import Config
 from monitor.poll import Poller, PollReport, rematch
 from monitor.rules import Rules, load
 from monitor.scheduler import serve
@@ -40,6 +41,14 @@ from monitor.tui.board import Board, board_from
 from monitor.watch import Crossing, Listener, Reading, Reload, Watch
 
 log = logging.getLogger("monitor.dashboard")
+
+
+class Mailer(Protocol):
+    """What the dashboard needs of an alert mailer (`monitor.digest.AlertMailer`)."""
+
+    async def on_crossing(self, crossing: Crossing) -> None: ...
+
+    async def retry(self, reading: object = None) -> None: ...
 
 
 class Events(Protocol):
@@ -113,12 +122,15 @@ class Polling:
     `score_every` seconds), the board is re-scored without recording when the store changed
     (new evidence, verdicts, another poller's work), so new evidence shows after the pass
     that brought it; paced so that a slow scoring of a large store runs less often.
-    `on_crossing` listeners (an alert mailer, say) hear every recorded crossing after the
-    dashboard does."""
+    `on_crossing` listeners hear every recorded crossing after the dashboard does; so does
+    the alert mailer `mailer_from(store, current config)` makes (None: no emails), which also
+    retries its unsent emails after each recorded reading, as `monitor run` does."""
 
     def __init__(self, store_url: str | None, indicators: Path,
                  make_poller: Callable[[Store, Rules], Poller], *, tick: float = 2.0,
                  score_every: float = 300.0, on_crossing: Sequence[Listener] = (),
+                 mailer_from: Callable[[Store, Callable[[], Config]], Mailer | None]
+                 | None = None,
                  clock: Callable[[], datetime] = lambda: datetime.now(UTC)) -> None:
         self.store_url = store_url
         self.indicators = indicators
@@ -126,6 +138,7 @@ class Polling:
         self.tick = tick
         self.score_every = score_every
         self.on_crossing = list(on_crossing)
+        self.mailer_from = mailer_from
         self.clock = clock
         self.label = f"live: polling, every {tick:g} s"
         self._stopping = threading.Event()
@@ -186,14 +199,20 @@ class Polling:
         scoring = asyncio.Lock()
         recorded = False
 
-        def on_reading(reading: Reading) -> None:
+        async def on_reading(reading: Reading) -> None:
             nonlocal recorded
             recorded = True
             events.board(Board(reading.at, poller.rules.config, reading.views))
+            if mailer is not None:
+                try:
+                    await mailer.retry(reading)
+                except Exception:
+                    log.exception("retrying alert emails failed")
 
         async def on_crossing(crossing: Crossing) -> None:
             events.crossing(crossing)
-            for listener in self.on_crossing:
+            listeners = [*self.on_crossing, *([mailer.on_crossing] if mailer else [])]
+            for listener in listeners:
                 try:
                     await _tell(listener, crossing)
                 except Exception:  # one listener's failure must not silence the others
@@ -224,6 +243,8 @@ class Polling:
                 await show()
 
         async with self.make_poller(store, rules) as poller:
+            mailer = (self.mailer_from(store, lambda: poller.rules.config)
+                      if self.mailer_from is not None else None)
             watch = Watch(poller, store, self.indicators, score_every=self.score_every,
                           clock=self.clock, on_reload=events.reloaded, on_reading=on_reading,
                           on_crossing=on_crossing)
