@@ -31,7 +31,7 @@ from monitor.fetch import Fetched, Fetcher, FetchFailed, NotModified
 from monitor.indicators import Feed
 from monitor.model import Hit
 from monitor.rules import Rules
-from monitor.store import Polled, SourceState, Store
+from monitor.store import Polled, SourceState, Store, Unchanged
 
 log = logging.getLogger("monitor.poll")
 
@@ -153,6 +153,8 @@ class Poller:
         self.clock = clock
         self.rng = rng or random.Random()
         self._write_lock = asyncio.Lock()
+        self._unchanged: list[tuple[Unchanged, asyncio.Future[None]]] = []
+        self._flusher: asyncio.Task[None] | None = None
 
     async def __aenter__(self) -> Poller:
         return self
@@ -262,10 +264,9 @@ class Poller:
             return FeedOutcome(feed.id, "failed", message=message, next_due_at=due)
         if isinstance(result, NotModified):
             due = next_due(every, 0, now, self.schedule, spread, result.not_before)
-            async with self._write_lock:
-                await asyncio.to_thread(self.store.record_not_modified, feed.id, now, due,
-                                        etag=result.etag, last_modified=result.last_modified,
-                                        not_before=result.not_before)
+            await self._record_unchanged(Unchanged(feed.id, now, due, etag=result.etag,
+                                                   last_modified=result.last_modified,
+                                                   not_before=result.not_before))
             return FeedOutcome(feed.id, "not-modified", next_due_at=due)
         assert isinstance(result, Fetched)
         entries = result.parsed.entries
@@ -285,6 +286,37 @@ class Poller:
         return FeedOutcome(feed.id, status, new=ingested.new, updated=ingested.updated,
                            entries=len(entries), hits=sum(len(h) for h in hits.values()),
                            message=result.parsed.problem or "", next_due_at=due)
+
+
+    async def _record_unchanged(self, poll: Unchanged) -> None:
+        # 304s that arrive while a write is in progress are committed together with the next
+        # one; each caller still returns only after its own poll was committed.
+        done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self._unchanged.append((poll, done))
+        if self._flusher is None or self._flusher.done():
+            self._flusher = asyncio.ensure_future(self._flush_unchanged())
+        await done
+
+    async def _flush_unchanged(self) -> None:
+        while self._unchanged:
+            async with self._write_lock:
+                batch, self._unchanged = self._unchanged, []
+                try:
+                    await asyncio.to_thread(self.store.record_unchanged, [p for p, _ in batch])
+                except BaseException as exc:  # the waiters learn it, whatever it is
+                    for _, done in batch:
+                        if done.done():
+                            continue
+                        if isinstance(exc, Exception):
+                            done.set_exception(exc)
+                        else:
+                            done.cancel()
+                    if not isinstance(exc, Exception):
+                        raise
+                else:
+                    for _, done in batch:
+                        if not done.done():
+                            done.set_result(None)
 
 
 def _log_outcome(outcome: FeedOutcome) -> None:

@@ -22,6 +22,7 @@ API
     ingest(source_id, entries, hits_by_entry_id, fingerprint, now, Polled(...)) -> IngestReport
     record_not_modified(source_id, now, next_due_at, *, etag, last_modified, redirect_url,
                         not_before)
+    record_unchanged([Unchanged(...), ...])  several 304s in one transaction
     record_failure(source_id, now, error, kind, next_due_at, *, not_before)
     lease_due(worker_id, now, limit, lease_seconds) -> list[SourceState]
     lease(source_ids, worker_id, now, lease_seconds, force=False) -> list[SourceState]
@@ -391,6 +392,20 @@ class StoredHit:
     source: str
     cluster_id: int
     when: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class Unchanged:
+    """A poll that found the feed unchanged (304), as `record_unchanged` records it."""
+
+    source_id: str
+    now: datetime
+    next_due_at: datetime
+    etag: str | None = None
+    """The validators to send next time; None keeps the stored ones."""
+    last_modified: str | None = None
+    redirect_url: str | None = None
+    not_before: datetime | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -919,25 +934,70 @@ class Store:
     ) -> None:
         """A poll that found the feed unchanged (304): a success that brings no entries.
         Validators given replace the stored ones; None keeps them."""
-        now = _aware(now)
+        self.record_unchanged([Unchanged(source_id, now, next_due_at, etag=etag,
+                                         last_modified=last_modified,
+                                         redirect_url=redirect_url, not_before=not_before)])
+
+    def record_unchanged(self, polls: Sequence[Unchanged]) -> None:
+        """Several 304 polls in one transaction: on a pass where most feeds are unchanged,
+        a commit per feed would cost more than the requests did."""
+        if not polls:
+            return
+        plain = [p for p in polls if p.redirect_url is None]
         with self._guard("write to"), self._write() as conn:
-            current = self._lock_source(conn, source_id)
-            values: dict[str, Any] = {
-                "last_polled_at": now,
-                "last_success_at": now,
-                "consecutive_errors": 0,
-                "next_due_at": _aware(next_due_at, "next_due_at"),
-                "not_before_at": _aware_opt(not_before, "not_before"),
-                "lease_owner": None,
-                "lease_until": None,
-            }
-            if redirect_url is not None:  # a 304 may not say whether it was redirected
-                values.update(_redirect_values(current, redirect_url))
-            if etag is not None:
-                values["etag"] = _clean(etag)
-            if last_modified is not None:
-                values["last_modified"] = _clean(last_modified)
-            conn.execute(update(_SOURCE).where(_SOURCE.c.id == source_id).values(**values))
+            if plain:
+                conn.execute(
+                    self._insert(_SOURCE).on_conflict_do_nothing(index_elements=["id"]),
+                    [self._new_source(p.source_id, None, None, None) for p in plain],
+                )
+                s = _SOURCE.c
+                conn.execute(
+                    update(_SOURCE)
+                    .where(s.id == bindparam("b_id"))
+                    .values(
+                        last_polled_at=bindparam("b_now", type_=UTCDateTime),
+                        last_success_at=bindparam("b_now", type_=UTCDateTime),
+                        consecutive_errors=0,
+                        next_due_at=bindparam("b_due", type_=UTCDateTime),
+                        not_before_at=bindparam("b_not_before", type_=UTCDateTime),
+                        lease_owner=None,
+                        lease_until=None,
+                        etag=func.coalesce(bindparam("b_etag", type_=Text), s.etag),
+                        last_modified=func.coalesce(bindparam("b_modified", type_=Text),
+                                                    s.last_modified),
+                    ),
+                    [
+                        {
+                            "b_id": p.source_id,
+                            "b_now": _aware(p.now),
+                            "b_due": _aware(p.next_due_at, "next_due_at"),
+                            "b_not_before": _aware_opt(p.not_before, "not_before"),
+                            "b_etag": _clean_opt(p.etag),
+                            "b_modified": _clean_opt(p.last_modified),
+                        }
+                        for p in plain
+                    ],
+                )
+            for p in polls:
+                if p.redirect_url is None:
+                    continue
+                # A 304 may not say whether it was redirected; one that was moves the source.
+                current = self._lock_source(conn, p.source_id)
+                values: dict[str, Any] = {
+                    "last_polled_at": _aware(p.now),
+                    "last_success_at": _aware(p.now),
+                    "consecutive_errors": 0,
+                    "next_due_at": _aware(p.next_due_at, "next_due_at"),
+                    "not_before_at": _aware_opt(p.not_before, "not_before"),
+                    "lease_owner": None,
+                    "lease_until": None,
+                    **_redirect_values(current, p.redirect_url),
+                }
+                if p.etag is not None:
+                    values["etag"] = _clean(p.etag)
+                if p.last_modified is not None:
+                    values["last_modified"] = _clean(p.last_modified)
+                conn.execute(update(_SOURCE).where(_SOURCE.c.id == p.source_id).values(**values))
 
     def record_failure(
         self,
