@@ -16,17 +16,22 @@ from __future__ import annotations
 import asyncio
 import calendar
 import codecs
+import dataclasses
 import hashlib
 import html
 import io
 import json
 import math
+import multiprocessing
+import os
 import re
+import threading
 import time
 import zlib
 from collections import Counter
-from collections.abc import Iterator, Mapping
-from concurrent.futures import ThreadPoolExecutor
+from collections.abc import Callable, Iterator, Mapping
+from concurrent.futures import Executor, ProcessPoolExecutor, ThreadPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from email.utils import parsedate_to_datetime
@@ -39,9 +44,9 @@ from urllib.parse import urljoin, urlsplit
 import feedparser
 import httpx
 
-from monitor import __version__
+from monitor import __version__, clusters
 from monitor.errors import FeedError
-from monitor.model import Entry
+from monitor.model import Entry, storable
 from monitor.text import plain_text
 
 # ---------------------------------------------------------------------------------------------
@@ -63,6 +68,9 @@ class ParsedFeed:
     ttl_seconds: int | None
     """How often the publisher asks to be polled: RSS `<ttl>` (minutes) or sy:updatePeriod /
     sy:updateFrequency, in seconds; None when it does not say."""
+    keys: Mapping[str, int] = field(default_factory=dict)
+    """Near-duplicate keys (`monitor.clusters.simhash` of the text as stored) by entry id, when
+    the Fetcher computed them beside the parse; empty from `parse_feed` itself."""
 
 
 FUTURE_SLACK = timedelta(hours=1)
@@ -736,6 +744,51 @@ def _parse_jsonl(data: bytes, *, path: Path, source: str, now: datetime) -> Pars
 # ---------------------------------------------------------------------------------------------
 
 
+def _keyed(parsed: ParsedFeed) -> ParsedFeed:
+    # Computed where the parse ran, so a pool of parser processes takes this work too.
+    keys = {e.id: clusters.simhash(storable(e.title), storable(e.summary))
+            for e in parsed.entries}
+    return dataclasses.replace(parsed, keys=keys)
+
+
+def _parse_keyed(data: bytes, **options: Any) -> ParsedFeed:
+    return _keyed(parse_feed(data, **options))
+
+
+def _read_keyed(path: Path, **options: Any) -> ParsedFeed:
+    return _keyed(read_entries(path, **options))
+
+
+def _exit_with(poller: int) -> None:
+    """Parser process initializer: leave as soon as the polling process is gone, however it
+    went (a SIGKILL gives it no chance to shut its pool down)."""
+    parent = os.getppid()
+
+    def watch() -> None:
+        while os.getppid() == parent:
+            try:
+                os.kill(poller, 0)
+            except ProcessLookupError:
+                break
+            except PermissionError:  # alive, under another user after a pid reuse: keep on
+                pass
+            time.sleep(0.5)
+        os._exit(0)
+
+    threading.Thread(target=watch, name="exit-with-poller", daemon=True).start()
+
+
+def _parser_pool(policy: FetchPolicy) -> Executor:
+    workers = max(1, policy.parse_workers)
+    if not policy.parse_processes:
+        return ThreadPoolExecutor(max_workers=workers, thread_name_prefix="feedparse")
+    # Not fork: the polling process has threads (the store's, asyncio's), and a forked child
+    # inherits their locks in whatever state they were in.
+    method = "forkserver" if "forkserver" in multiprocessing.get_all_start_methods() else "spawn"
+    return ProcessPoolExecutor(max_workers=workers, mp_context=multiprocessing.get_context(method),
+                               initializer=_exit_with, initargs=(os.getpid(),))
+
+
 @dataclass(frozen=True)
 class FetchPolicy:
     """How a Fetcher behaves towards the sites it polls."""
@@ -759,7 +812,11 @@ class FetchPolicy:
     concurrency: int = 16
     """Most requests in flight at once, over all hosts."""
     parse_workers: int = 2
-    """Threads that parse feeds off the event loop."""
+    """Parsers working beside the event loop."""
+    parse_processes: bool = True
+    """Parse in worker processes: feedparser is pure Python, so in threads it would take turns
+    with polling and storing on one core. A worker exits within a second of the process that
+    started it dying, even by SIGKILL. False parses in threads of this process."""
     max_backoff: float = 24 * 3600.0
     """Longest wait honoured from Retry-After, Cache-Control max-age or <ttl>, in seconds, so a
     wrong header cannot silence a source for weeks."""
@@ -915,9 +972,7 @@ class Fetcher:
         )
         self._slots = asyncio.Semaphore(max(1, self.policy.concurrency))
         self._hosts = _Hosts()
-        self._pool = ThreadPoolExecutor(
-            max_workers=max(1, self.policy.parse_workers), thread_name_prefix="feedparse"
-        )
+        self._pool = _parser_pool(self.policy)
 
     async def __aenter__(self) -> Fetcher:
         return self
@@ -974,15 +1029,14 @@ class Fetcher:
 
     async def fetch_path(self, path: Path, *, source: str, now: datetime) -> FetchResult:
         """Read and parse a local feed file (a feed with `path:`), in the parser threads."""
-        loop = asyncio.get_running_loop()
         try:
-            parsed = await loop.run_in_executor(
-                self._pool, partial(read_entries, path, source=source, now=now)
-            )
+            parsed = await self._parse(partial(_read_keyed, path, source=source, now=now))
         except _UnreadableFile as exc:
             return FetchFailed(str(exc), "local")
         except FeedError as exc:
             return FetchFailed(str(exc), "not-a-feed")
+        except BrokenProcessPool:
+            return FetchFailed(f"the parser stopped while reading {path}", "parse")
         return Fetched(
             parsed=parsed,
             etag=None,
@@ -992,6 +1046,18 @@ class Fetcher:
             retry_after=None,
             status=200,
         )
+
+    async def _parse(self, job: Callable[[], ParsedFeed]) -> ParsedFeed:
+        """Runs a parse in the parser pool; a pool whose worker died (a crash, the OOM killer)
+        is replaced for the next feed, and this one fails with BrokenProcessPool."""
+        pool = self._pool
+        try:
+            return await asyncio.get_running_loop().run_in_executor(pool, job)
+        except BrokenProcessPool:
+            if self._pool is pool:
+                pool.shutdown(wait=False, cancel_futures=True)
+                self._pool = _parser_pool(self.policy)
+            raise
 
     async def _fetch(
         self, url: str, source: str, etag: str | None, last_modified: str | None, now: datetime
@@ -1084,22 +1150,23 @@ class Fetcher:
                 last_modified=new_modified or last_modified,
                 not_before=self._floor(now, max_age),
             )
-        loop = asyncio.get_running_loop()
         try:
-            parsed = await loop.run_in_executor(
-                self._pool,
+            parsed = await self._parse(
                 partial(
-                    parse_feed,
+                    _parse_keyed,
                     exchange.body,
                     source=source,
                     now=now,
                     content_type=headers.get("content-type"),
                     url=where,
-                ),
+                )
             )
         except FeedError as exc:
             kind = "challenge" if _looks_like_challenge(exchange.body) else "not-a-feed"
             return FetchFailed(str(exc), kind, status=status)
+        except BrokenProcessPool:
+            return FetchFailed(f"the parser stopped while reading {where}", "parse",
+                               status=status)
         return Fetched(
             parsed=parsed,
             etag=new_etag,

@@ -281,7 +281,8 @@ class Poller:
                         feed_title=result.parsed.title)
         async with self._write_lock:
             ingested = await asyncio.to_thread(self.store.ingest, feed.id, entries, hits,
-                                               self.rules.fingerprint, now, polled)
+                                               self.rules.fingerprint, now, polled,
+                                               result.parsed.keys)
         status = "new" if ingested.new or ingested.updated else "unchanged"
         return FeedOutcome(feed.id, status, new=ingested.new, updated=ingested.updated,
                            entries=len(entries), hits=sum(len(h) for h in hits.values()),

@@ -19,7 +19,8 @@ API
     Configuration and polling state (one row per feed id):
     sync_sources(feeds) -> SourceSync        create/update id, url or path, title; keep polling
                                              state; feeds gone from config become inactive
-    ingest(source_id, entries, hits_by_entry_id, fingerprint, now, Polled(...)) -> IngestReport
+    ingest(source_id, entries, hits_by_entry_id, fingerprint, now, Polled(...), near_keys=None)
+                                             -> IngestReport
     record_not_modified(source_id, now, next_due_at, *, etag, last_modified, redirect_url,
                         not_before)
     record_unchanged([Unchanged(...), ...])  several 304s in one transaction
@@ -133,7 +134,7 @@ from sqlmodel import Field, SQLModel
 
 from monitor import clusters
 from monitor.errors import StoreError
-from monitor.model import Entry, Hit
+from monitor.model import Entry, Hit, storable
 
 SCHEMA_VERSION = 1
 CLUSTER_WINDOW = timedelta(days=3)
@@ -526,15 +527,7 @@ def _reason(exc: BaseException) -> str:
     return (lines[0] if lines else type(orig).__name__).rstrip(".")
 
 
-def _clean(value: str) -> str:
-    # PostgreSQL refuses NUL in text, and neither database stores lone surrogates.
-    if "\x00" in value:
-        value = value.replace("\x00", "")
-    try:
-        value.encode("utf-8")
-    except UnicodeEncodeError:
-        value = value.encode("utf-8", "replace").decode("utf-8")
-    return value
+_clean = storable
 
 
 def _clean_opt(value: str | None) -> str | None:
@@ -662,6 +655,8 @@ class _Incoming:
     summary: str
     content_hash: str
     hits: list[Hit]
+    simhash: int | None
+    """The near-duplicate key, when the caller gave it; computed only for rows written."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -673,7 +668,7 @@ class _Candidate:
 
 
 def _text_columns(item: _Incoming) -> dict[str, Any]:
-    key = clusters.simhash(item.title, item.summary)
+    key = clusters.simhash(item.title, item.summary) if item.simhash is None else item.simhash
     band0, band1, band2, band3 = clusters.bands(key)
     return {
         "title": item.title,
@@ -1038,8 +1033,11 @@ class Store:
         fingerprint: str,
         now: datetime,
         outcome: Polled,
+        near_keys: Mapping[str, int] | None = None,
     ) -> IngestReport:
-        """Store one successful poll of a source in one transaction (see the module docstring)."""
+        """Store one successful poll of a source in one transaction (see the module docstring).
+        `near_keys` are near-duplicate keys by entry id, when the caller computed them already (the
+        poller's parser processes do); the others are computed here."""
         now = _aware(now)
         incoming: dict[str, _Incoming] = {}
         for entry in entries:
@@ -1048,7 +1046,8 @@ class Store:
                 continue
             title, summary = _clean(entry.title), _clean(entry.summary)
             hits = list(hits_by_entry_id.get(entry.id, ()))
-            incoming[key] = _Incoming(entry, title, summary, _content_hash(title, summary), hits)
+            incoming[key] = _Incoming(entry, title, summary, _content_hash(title, summary), hits,
+                                      near_keys.get(entry.id) if near_keys else None)
 
         with self._guard("write to"), self._write() as conn:
             current = self._lock_source(conn, source_id)
