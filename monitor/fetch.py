@@ -71,6 +71,9 @@ class ParsedFeed:
     keys: Mapping[str, int] = field(default_factory=dict)
     """Near-duplicate keys (`monitor.clusters.simhash` of the text as stored) by entry id, when
     the Fetcher computed them beside the parse; empty from `parse_feed` itself."""
+    prepared: Any = None
+    """What the Fetcher's caller asked to have computed from the entries where the parse ran
+    (the poller: the rules' hits), or None."""
 
 
 FUTURE_SLACK = timedelta(hours=1)
@@ -751,12 +754,19 @@ def _keyed(parsed: ParsedFeed) -> ParsedFeed:
     return dataclasses.replace(parsed, keys=keys)
 
 
-def _parse_keyed(data: bytes, **options: Any) -> ParsedFeed:
-    return _keyed(parse_feed(data, **options))
+Prepare = Callable[[ParsedFeed], Any]
+"""Work on a parsed feed to do where it was parsed; with parser processes it must pickle
+(a module-level function, or a `functools.partial` of one)."""
 
 
-def _read_keyed(path: Path, **options: Any) -> ParsedFeed:
-    return _keyed(read_entries(path, **options))
+def _parse_keyed(data: bytes, *, prepare: Prepare | None, **options: Any) -> ParsedFeed:
+    parsed = _keyed(parse_feed(data, **options))
+    return parsed if prepare is None else dataclasses.replace(parsed, prepared=prepare(parsed))
+
+
+def _read_keyed(path: Path, *, prepare: Prepare | None, **options: Any) -> ParsedFeed:
+    parsed = _keyed(read_entries(path, **options))
+    return parsed if prepare is None else dataclasses.replace(parsed, prepared=prepare(parsed))
 
 
 def _exit_with(poller: int) -> None:
@@ -986,7 +996,7 @@ class Fetcher:
         await self.aclose()
 
     async def aclose(self) -> None:
-        """Close the connections and the parser threads."""
+        """Close the connections and the parser pool."""
         await self._client.aclose()
         self._pool.shutdown(wait=False, cancel_futures=True)
 
@@ -998,15 +1008,17 @@ class Fetcher:
         etag: str | None,
         last_modified: str | None,
         now: datetime,
+        prepare: Prepare | None = None,
     ) -> FetchResult:
-        """Fetch and parse one feed URL, sending the validators from the last fetch.
+        """Fetch and parse one feed URL, sending the validators from the last fetch; `prepare`
+        runs on the parsed feed where it was parsed (its result: `parsed.prepared`).
 
         Never raises for a feed or network problem: those come back as FetchFailed.
         """
         if not _is_web_url(url):
             return FetchFailed(f"{url} is not an http or https URL; refused", "http")
         try:
-            return await self._fetch(url, source, etag, last_modified, now)
+            return await self._fetch(url, source, etag, last_modified, now, prepare)
         except _TooLarge:
             limit = _size(self.policy.max_bytes)
             return FetchFailed(f"{url} sent more than {limit}; stopped reading", "too-large")
@@ -1027,10 +1039,12 @@ class Fetcher:
             detail = str(exc) or type(exc).__name__
             return FetchFailed(f"network error fetching {url}: {detail}", "network")
 
-    async def fetch_path(self, path: Path, *, source: str, now: datetime) -> FetchResult:
-        """Read and parse a local feed file (a feed with `path:`), in the parser threads."""
+    async def fetch_path(self, path: Path, *, source: str, now: datetime,
+                         prepare: Prepare | None = None) -> FetchResult:
+        """Read and parse a local feed file (a feed with `path:`) in the parser pool."""
         try:
-            parsed = await self._parse(partial(_read_keyed, path, source=source, now=now))
+            parsed = await self._parse(partial(_read_keyed, path, source=source, now=now,
+                                               prepare=prepare))
         except _UnreadableFile as exc:
             return FetchFailed(str(exc), "local")
         except FeedError as exc:
@@ -1060,7 +1074,8 @@ class Fetcher:
             raise
 
     async def _fetch(
-        self, url: str, source: str, etag: str | None, last_modified: str | None, now: datetime
+        self, url: str, source: str, etag: str | None, last_modified: str | None, now: datetime,
+        prepare: Prepare | None,
     ) -> FetchResult:
         headers: dict[str, str] = {}
         if etag:
@@ -1106,7 +1121,8 @@ class Fetcher:
                 permanent = target
             visited.add(target)
             current = target
-        return await self._outcome(exchange, url, source, etag, last_modified, permanent, now)
+        return await self._outcome(exchange, url, source, etag, last_modified, permanent, now,
+                                   prepare)
 
     async def _outcome(
         self,
@@ -1117,6 +1133,7 @@ class Fetcher:
         last_modified: str | None,
         permanent: str | None,
         now: datetime,
+        prepare: Prepare | None,
     ) -> FetchResult:
         status, headers, where = exchange.status, exchange.headers, exchange.url
         new_etag = headers.get("etag") or None
@@ -1155,6 +1172,7 @@ class Fetcher:
                 partial(
                     _parse_keyed,
                     exchange.body,
+                    prepare=prepare,
                     source=source,
                     now=now,
                     content_type=headers.get("content-type"),
