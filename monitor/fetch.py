@@ -978,7 +978,10 @@ class Fetcher:
                 "Accept": _ACCEPT,
                 "Accept-Encoding": "gzip, deflate",
             },
-            limits=httpx.Limits(max_connections=max(1, self.policy.concurrency)),
+            # Requests in flight are bounded by `_slots`; connections are kept open between
+            # them so a site's next feed, a per-host interval later, skips the TCP handshake.
+            limits=httpx.Limits(max_connections=None, max_keepalive_connections=256,
+                                keepalive_expiry=max(5.0, 2 * self.policy.per_host_interval)),
         )
         self._slots = asyncio.Semaphore(max(1, self.policy.concurrency))
         self._hosts = _Hosts()
