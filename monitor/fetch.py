@@ -819,8 +819,9 @@ class FetchPolicy:
     """The User-Agent header: names the software so site operators know who is polling."""
     per_host_interval: float = 1.0
     """Least seconds between the starts of two requests to one host."""
-    concurrency: int = 16
-    """Most requests in flight at once, over all hosts."""
+    concurrency: int = 64
+    """Most requests in flight at once, over all hosts; a request waiting on the network costs
+    a socket and a coroutine, so this is set high, and per-host politeness is separate."""
     parse_workers: int = 2
     """Parsers working beside the event loop."""
     parse_processes: bool = True
