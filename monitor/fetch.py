@@ -16,17 +16,22 @@ from __future__ import annotations
 import asyncio
 import calendar
 import codecs
+import dataclasses
 import hashlib
 import html
 import io
 import json
 import math
+import multiprocessing
+import os
 import re
+import threading
 import time
 import zlib
 from collections import Counter
-from collections.abc import Iterator, Mapping
-from concurrent.futures import ThreadPoolExecutor
+from collections.abc import Callable, Iterator, Mapping
+from concurrent.futures import Executor, ProcessPoolExecutor, ThreadPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from email.utils import parsedate_to_datetime
@@ -39,9 +44,9 @@ from urllib.parse import urljoin, urlsplit
 import feedparser
 import httpx
 
-from monitor import __version__
+from monitor import __version__, clusters
 from monitor.errors import FeedError
-from monitor.model import Entry
+from monitor.model import Entry, storable
 from monitor.text import plain_text
 
 # ---------------------------------------------------------------------------------------------
@@ -63,6 +68,12 @@ class ParsedFeed:
     ttl_seconds: int | None
     """How often the publisher asks to be polled: RSS `<ttl>` (minutes) or sy:updatePeriod /
     sy:updateFrequency, in seconds; None when it does not say."""
+    keys: Mapping[str, int] = field(default_factory=dict)
+    """Near-duplicate keys (`monitor.clusters.simhash` of the text as stored) by entry id, when
+    the Fetcher computed them beside the parse; empty from `parse_feed` itself."""
+    prepared: Any = None
+    """What the Fetcher's caller asked to have computed from the entries where the parse ran
+    (the poller: the rules' hits), or None."""
 
 
 FUTURE_SLACK = timedelta(hours=1)
@@ -736,6 +747,58 @@ def _parse_jsonl(data: bytes, *, path: Path, source: str, now: datetime) -> Pars
 # ---------------------------------------------------------------------------------------------
 
 
+def _keyed(parsed: ParsedFeed) -> ParsedFeed:
+    # Computed where the parse ran, so a pool of parser processes takes this work too.
+    keys = {e.id: clusters.simhash(storable(e.title), storable(e.summary))
+            for e in parsed.entries}
+    return dataclasses.replace(parsed, keys=keys)
+
+
+Prepare = Callable[[ParsedFeed], Any]
+"""Work on a parsed feed to do where it was parsed; with parser processes it must pickle
+(a module-level function, or a `functools.partial` of one)."""
+
+
+def _parse_keyed(data: bytes, *, prepare: Prepare | None, **options: Any) -> ParsedFeed:
+    parsed = _keyed(parse_feed(data, **options))
+    return parsed if prepare is None else dataclasses.replace(parsed, prepared=prepare(parsed))
+
+
+def _read_keyed(path: Path, *, prepare: Prepare | None, **options: Any) -> ParsedFeed:
+    parsed = _keyed(read_entries(path, **options))
+    return parsed if prepare is None else dataclasses.replace(parsed, prepared=prepare(parsed))
+
+
+def _exit_with(poller: int) -> None:
+    """Parser process initializer: leave as soon as the polling process is gone, however it
+    went (a SIGKILL gives it no chance to shut its pool down)."""
+    parent = os.getppid()
+
+    def watch() -> None:
+        while os.getppid() == parent:
+            try:
+                os.kill(poller, 0)
+            except ProcessLookupError:
+                break
+            except PermissionError:  # alive, under another user after a pid reuse: keep on
+                pass
+            time.sleep(0.5)
+        os._exit(0)
+
+    threading.Thread(target=watch, name="exit-with-poller", daemon=True).start()
+
+
+def _parser_pool(policy: FetchPolicy) -> Executor:
+    workers = max(1, policy.parse_workers)
+    if not policy.parse_processes:
+        return ThreadPoolExecutor(max_workers=workers, thread_name_prefix="feedparse")
+    # Not fork: the polling process has threads (the store's, asyncio's), and a forked child
+    # inherits their locks in whatever state they were in.
+    method = "forkserver" if "forkserver" in multiprocessing.get_all_start_methods() else "spawn"
+    return ProcessPoolExecutor(max_workers=workers, mp_context=multiprocessing.get_context(method),
+                               initializer=_exit_with, initargs=(os.getpid(),))
+
+
 @dataclass(frozen=True)
 class FetchPolicy:
     """How a Fetcher behaves towards the sites it polls."""
@@ -756,10 +819,15 @@ class FetchPolicy:
     """The User-Agent header: names the software so site operators know who is polling."""
     per_host_interval: float = 1.0
     """Least seconds between the starts of two requests to one host."""
-    concurrency: int = 16
-    """Most requests in flight at once, over all hosts."""
+    concurrency: int = 64
+    """Most requests in flight at once, over all hosts; a request waiting on the network costs
+    a socket and a coroutine, so this is set high, and per-host politeness is separate."""
     parse_workers: int = 2
-    """Threads that parse feeds off the event loop."""
+    """Parsers working beside the event loop."""
+    parse_processes: bool = True
+    """Parse in worker processes: feedparser is pure Python, so in threads it would take turns
+    with polling and storing on one core. A worker exits within a second of the process that
+    started it dying, even by SIGKILL. False parses in threads of this process."""
     max_backoff: float = 24 * 3600.0
     """Longest wait honoured from Retry-After, Cache-Control max-age or <ttl>, in seconds, so a
     wrong header cannot silence a source for weeks."""
@@ -911,13 +979,14 @@ class Fetcher:
                 "Accept": _ACCEPT,
                 "Accept-Encoding": "gzip, deflate",
             },
-            limits=httpx.Limits(max_connections=max(1, self.policy.concurrency)),
+            # Requests in flight are bounded by `_slots`; connections are kept open between
+            # them so a site's next feed, a per-host interval later, skips the TCP handshake.
+            limits=httpx.Limits(max_connections=None, max_keepalive_connections=256,
+                                keepalive_expiry=max(5.0, 2 * self.policy.per_host_interval)),
         )
         self._slots = asyncio.Semaphore(max(1, self.policy.concurrency))
         self._hosts = _Hosts()
-        self._pool = ThreadPoolExecutor(
-            max_workers=max(1, self.policy.parse_workers), thread_name_prefix="feedparse"
-        )
+        self._pool = _parser_pool(self.policy)
 
     async def __aenter__(self) -> Fetcher:
         return self
@@ -931,7 +1000,7 @@ class Fetcher:
         await self.aclose()
 
     async def aclose(self) -> None:
-        """Close the connections and the parser threads."""
+        """Close the connections and the parser pool."""
         await self._client.aclose()
         self._pool.shutdown(wait=False, cancel_futures=True)
 
@@ -943,15 +1012,17 @@ class Fetcher:
         etag: str | None,
         last_modified: str | None,
         now: datetime,
+        prepare: Prepare | None = None,
     ) -> FetchResult:
-        """Fetch and parse one feed URL, sending the validators from the last fetch.
+        """Fetch and parse one feed URL, sending the validators from the last fetch; `prepare`
+        runs on the parsed feed where it was parsed (its result: `parsed.prepared`).
 
         Never raises for a feed or network problem: those come back as FetchFailed.
         """
         if not _is_web_url(url):
             return FetchFailed(f"{url} is not an http or https URL; refused", "http")
         try:
-            return await self._fetch(url, source, etag, last_modified, now)
+            return await self._fetch(url, source, etag, last_modified, now, prepare)
         except _TooLarge:
             limit = _size(self.policy.max_bytes)
             return FetchFailed(f"{url} sent more than {limit}; stopped reading", "too-large")
@@ -972,17 +1043,18 @@ class Fetcher:
             detail = str(exc) or type(exc).__name__
             return FetchFailed(f"network error fetching {url}: {detail}", "network")
 
-    async def fetch_path(self, path: Path, *, source: str, now: datetime) -> FetchResult:
-        """Read and parse a local feed file (a feed with `path:`), in the parser threads."""
-        loop = asyncio.get_running_loop()
+    async def fetch_path(self, path: Path, *, source: str, now: datetime,
+                         prepare: Prepare | None = None) -> FetchResult:
+        """Read and parse a local feed file (a feed with `path:`) in the parser pool."""
         try:
-            parsed = await loop.run_in_executor(
-                self._pool, partial(read_entries, path, source=source, now=now)
-            )
+            parsed = await self._parse(partial(_read_keyed, path, source=source, now=now,
+                                               prepare=prepare))
         except _UnreadableFile as exc:
             return FetchFailed(str(exc), "local")
         except FeedError as exc:
             return FetchFailed(str(exc), "not-a-feed")
+        except BrokenProcessPool:
+            return FetchFailed(f"the parser stopped while reading {path}", "parse")
         return Fetched(
             parsed=parsed,
             etag=None,
@@ -993,8 +1065,21 @@ class Fetcher:
             status=200,
         )
 
+    async def _parse(self, job: Callable[[], ParsedFeed]) -> ParsedFeed:
+        """Runs a parse in the parser pool; a pool whose worker died (a crash, the OOM killer)
+        is replaced for the next feed, and this one fails with BrokenProcessPool."""
+        pool = self._pool
+        try:
+            return await asyncio.get_running_loop().run_in_executor(pool, job)
+        except BrokenProcessPool:
+            if self._pool is pool:
+                pool.shutdown(wait=False, cancel_futures=True)
+                self._pool = _parser_pool(self.policy)
+            raise
+
     async def _fetch(
-        self, url: str, source: str, etag: str | None, last_modified: str | None, now: datetime
+        self, url: str, source: str, etag: str | None, last_modified: str | None, now: datetime,
+        prepare: Prepare | None,
     ) -> FetchResult:
         headers: dict[str, str] = {}
         if etag:
@@ -1040,7 +1125,8 @@ class Fetcher:
                 permanent = target
             visited.add(target)
             current = target
-        return await self._outcome(exchange, url, source, etag, last_modified, permanent, now)
+        return await self._outcome(exchange, url, source, etag, last_modified, permanent, now,
+                                   prepare)
 
     async def _outcome(
         self,
@@ -1051,6 +1137,7 @@ class Fetcher:
         last_modified: str | None,
         permanent: str | None,
         now: datetime,
+        prepare: Prepare | None,
     ) -> FetchResult:
         status, headers, where = exchange.status, exchange.headers, exchange.url
         new_etag = headers.get("etag") or None
@@ -1084,22 +1171,24 @@ class Fetcher:
                 last_modified=new_modified or last_modified,
                 not_before=self._floor(now, max_age),
             )
-        loop = asyncio.get_running_loop()
         try:
-            parsed = await loop.run_in_executor(
-                self._pool,
+            parsed = await self._parse(
                 partial(
-                    parse_feed,
+                    _parse_keyed,
                     exchange.body,
+                    prepare=prepare,
                     source=source,
                     now=now,
                     content_type=headers.get("content-type"),
                     url=where,
-                ),
+                )
             )
         except FeedError as exc:
             kind = "challenge" if _looks_like_challenge(exchange.body) else "not-a-feed"
             return FetchFailed(str(exc), kind, status=status)
+        except BrokenProcessPool:
+            return FetchFailed(f"the parser stopped while reading {where}", "parse",
+                               status=status)
         return Fetched(
             parsed=parsed,
             etag=new_etag,

@@ -241,8 +241,9 @@ class Polling(_Strict):
 
     host_interval: float = Field(default=1.0, ge=0)
     """Seconds between two requests to one host (politeness); 0 turns it off."""
-    concurrency: int = Field(default=16, ge=1, le=256)
-    """How many feeds are fetched at once."""
+    concurrency: int = Field(default=64, ge=1, le=256)
+    """How many feeds are fetched at once, over all hosts (one host still gets one request per
+    `host_interval`); waiting on the network costs little, so this is set high."""
     timeout: float = Field(default=20.0, gt=0)
     """Seconds a whole fetch may take, body included."""
 

@@ -49,3 +49,16 @@ class Hit:
     """A number the indicator extracts (e.g. the new key rate in percent), if any."""
     label: str | None = None
     """The first `labels:` class of the indicator the entry fits (e.g. hike, cut, hold)."""
+
+
+def storable(value: str) -> str:
+    """`value` as both databases can keep it: without NUL (PostgreSQL refuses it in text) and
+    with lone surrogates replaced. The store keeps text in this form, and near-duplicate keys
+    are computed on it wherever they are computed."""
+    if "\x00" in value:
+        value = value.replace("\x00", "")
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        value = value.encode("utf-8", "replace").decode("utf-8")
+    return value

@@ -20,18 +20,21 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import pickle
 import random
+import tempfile
 import uuid
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from functools import partial
 from pathlib import Path
 
-from monitor.fetch import Fetched, Fetcher, FetchFailed, NotModified
+from monitor.fetch import Fetched, Fetcher, FetchFailed, NotModified, ParsedFeed, Prepare
 from monitor.indicators import Feed
 from monitor.model import Hit
-from monitor.rules import Rules
-from monitor.store import Polled, SourceState, Store
+from monitor.rules import Rules, compile_config
+from monitor.store import Polled, SourceState, Store, Unchanged
 
 log = logging.getLogger("monitor.poll")
 
@@ -153,6 +156,9 @@ class Poller:
         self.clock = clock
         self.rng = rng or random.Random()
         self._write_lock = asyncio.Lock()
+        self._unchanged: list[tuple[Unchanged, asyncio.Future[None]]] = []
+        self._flusher: asyncio.Task[None] | None = None
+        self._rules_dir: tempfile.TemporaryDirectory[str] | None = None
 
     async def __aenter__(self) -> Poller:
         return self
@@ -162,6 +168,25 @@ class Poller:
 
     async def aclose(self) -> None:
         await self.fetcher.aclose()
+        if self._rules_dir is not None:
+            self._rules_dir.cleanup()
+            self._rules_dir = None
+
+    def _matcher(self) -> Prepare:
+        """Matching, to run beside the parse: in the parser processes, which compile the
+        current rules once from a file this poller writes, or in this process's threads."""
+        rules = self.rules
+        if not self.fetcher.policy.parse_processes:
+            return partial(_hits_by, rules)
+        if self._rules_dir is None:
+            self._rules_dir = tempfile.TemporaryDirectory(prefix="monitor-rules-")
+        path = Path(self._rules_dir.name) / f"{rules.fingerprint}.pickle"
+        if not path.exists():
+            # Written whole under another name first: a parser never reads half a file.
+            part = path.with_suffix(".part")
+            part.write_bytes(pickle.dumps(rules.config, protocol=pickle.HIGHEST_PROTOCOL))
+            part.replace(path)
+        return partial(_hits_compiled, str(path))
 
     def sync(self) -> None:
         """Make the store's sources match the configured feeds."""
@@ -224,11 +249,13 @@ class Poller:
         try:
             if feed.path:
                 result = await self.fetcher.fetch_path(self.base_dir / feed.path,
-                                                       source=feed.id, now=now)
+                                                       source=feed.id, now=now,
+                                                       prepare=self._matcher())
             else:
                 result = await self.fetcher.fetch(state.url or feed.url or "", source=feed.id,
                                                   etag=state.etag,
-                                                  last_modified=state.last_modified, now=now)
+                                                  last_modified=state.last_modified, now=now,
+                                                  prepare=self._matcher())
             return await self._record(feed, state, result, now)
         except Exception as exc:  # one feed's bug must not end the pass; say what happened
             log.exception("feed %s: unexpected error", feed.id)
@@ -262,29 +289,80 @@ class Poller:
             return FeedOutcome(feed.id, "failed", message=message, next_due_at=due)
         if isinstance(result, NotModified):
             due = next_due(every, 0, now, self.schedule, spread, result.not_before)
-            async with self._write_lock:
-                await asyncio.to_thread(self.store.record_not_modified, feed.id, now, due,
-                                        etag=result.etag, last_modified=result.last_modified,
-                                        not_before=result.not_before)
+            await self._record_unchanged(Unchanged(feed.id, now, due, etag=result.etag,
+                                                   last_modified=result.last_modified,
+                                                   not_before=result.not_before))
             return FeedOutcome(feed.id, "not-modified", next_due_at=due)
         assert isinstance(result, Fetched)
         entries = result.parsed.entries
-        hits: dict[str, list[Hit]] = {}
-        for entry in entries:
-            found = self.rules.match(entry)
-            if found:
-                hits[entry.id] = found
+        matched = result.parsed.prepared
+        if matched is not None and matched[0] == self.rules.fingerprint:
+            hits: dict[str, list[Hit]] = matched[1]
+        else:  # the rules changed while the feed was in the parser's hands
+            hits = _hits_by(self.rules, result.parsed)[1]
         due = next_due(every, 0, now, self.schedule, spread, result.retry_after)
         polled = Polled(next_due_at=due, etag=result.etag, last_modified=result.last_modified,
                         redirect_url=result.permanent_redirect, not_before=result.retry_after,
                         feed_title=result.parsed.title)
         async with self._write_lock:
             ingested = await asyncio.to_thread(self.store.ingest, feed.id, entries, hits,
-                                               self.rules.fingerprint, now, polled)
+                                               self.rules.fingerprint, now, polled,
+                                               result.parsed.keys)
         status = "new" if ingested.new or ingested.updated else "unchanged"
         return FeedOutcome(feed.id, status, new=ingested.new, updated=ingested.updated,
                            entries=len(entries), hits=sum(len(h) for h in hits.values()),
                            message=result.parsed.problem or "", next_due_at=due)
+
+
+    async def _record_unchanged(self, poll: Unchanged) -> None:
+        # 304s that arrive while a write is in progress are committed together with the next
+        # one; each caller still returns only after its own poll was committed.
+        done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self._unchanged.append((poll, done))
+        if self._flusher is None or self._flusher.done():
+            self._flusher = asyncio.ensure_future(self._flush_unchanged())
+        await done
+
+    async def _flush_unchanged(self) -> None:
+        while self._unchanged:
+            async with self._write_lock:
+                batch, self._unchanged = self._unchanged, []
+                try:
+                    await asyncio.to_thread(self.store.record_unchanged, [p for p, _ in batch])
+                except BaseException as exc:  # the waiters learn it, whatever it is
+                    for _, done in batch:
+                        if done.done():
+                            continue
+                        if isinstance(exc, Exception):
+                            done.set_exception(exc)
+                        else:
+                            done.cancel()
+                    if not isinstance(exc, Exception):
+                        raise
+                else:
+                    for _, done in batch:
+                        if not done.done():
+                            done.set_result(None)
+
+
+_compiled: dict[str, Rules] = {}
+"""In a parser process: the rules compiled from the file of that name."""
+
+
+def _hits_compiled(rules_file: str, parsed: ParsedFeed) -> tuple[str, dict[str, list[Hit]]]:
+    rules = _compiled.get(rules_file)
+    if rules is None:
+        with open(rules_file, "rb") as f:
+            rules, _ = compile_config(pickle.load(f))
+        _compiled.clear()  # the rules a poller wrote before are done with
+        _compiled[rules_file] = rules
+    return _hits_by(rules, parsed)
+
+
+def _hits_by(rules: Rules, parsed: ParsedFeed) -> tuple[str, dict[str, list[Hit]]]:
+    """The rules' fingerprint and their hits on every entry that has some."""
+    found = {e.id: hits for e in parsed.entries if (hits := rules.match(e))}
+    return rules.fingerprint, found
 
 
 def _log_outcome(outcome: FeedOutcome) -> None:

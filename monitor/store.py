@@ -19,9 +19,11 @@ API
     Configuration and polling state (one row per feed id):
     sync_sources(feeds) -> SourceSync        create/update id, url or path, title; keep polling
                                              state; feeds gone from config become inactive
-    ingest(source_id, entries, hits_by_entry_id, fingerprint, now, Polled(...)) -> IngestReport
+    ingest(source_id, entries, hits_by_entry_id, fingerprint, now, Polled(...), near_keys=None)
+                                             -> IngestReport
     record_not_modified(source_id, now, next_due_at, *, etag, last_modified, redirect_url,
                         not_before)
+    record_unchanged([Unchanged(...), ...])  several 304s in one transaction
     record_failure(source_id, now, error, kind, next_due_at, *, not_before)
     lease_due(worker_id, now, limit, lease_seconds) -> list[SourceState]
     lease(source_ids, worker_id, now, lease_seconds, force=False) -> list[SourceState]
@@ -140,7 +142,7 @@ from sqlmodel import Field, SQLModel
 
 from monitor import clusters
 from monitor.errors import StoreError
-from monitor.model import Entry, Hit
+from monitor.model import Entry, Hit, storable
 
 SCHEMA_VERSION = 1
 CLUSTER_WINDOW = timedelta(days=3)
@@ -457,6 +459,20 @@ class StoredHit:
 
 
 @dataclass(frozen=True, slots=True)
+class Unchanged:
+    """A poll that found the feed unchanged (304), as `record_unchanged` records it."""
+
+    source_id: str
+    now: datetime
+    next_due_at: datetime
+    etag: str | None = None
+    """The validators to send next time; None keeps the stored ones."""
+    last_modified: str | None = None
+    redirect_url: str | None = None
+    not_before: datetime | None = None
+
+
+@dataclass(frozen=True, slots=True)
 class IngestReport:
     """What one poll's ingest did, entry by entry."""
 
@@ -604,15 +620,7 @@ def _reason(exc: BaseException) -> str:
     return (lines[0] if lines else type(orig).__name__).rstrip(".")
 
 
-def _clean(value: str) -> str:
-    # PostgreSQL refuses NUL in text, and neither database stores lone surrogates.
-    if "\x00" in value:
-        value = value.replace("\x00", "")
-    try:
-        value.encode("utf-8")
-    except UnicodeEncodeError:
-        value = value.encode("utf-8", "replace").decode("utf-8")
-    return value
+_clean = storable
 
 
 def _clean_opt(value: str | None) -> str | None:
@@ -748,6 +756,8 @@ class _Incoming:
     summary: str
     content_hash: str
     hits: list[Hit]
+    simhash: int | None
+    """The near-duplicate key, when the caller gave it; computed only for rows written."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -759,7 +769,7 @@ class _Candidate:
 
 
 def _text_columns(item: _Incoming) -> dict[str, Any]:
-    key = clusters.simhash(item.title, item.summary)
+    key = clusters.simhash(item.title, item.summary) if item.simhash is None else item.simhash
     band0, band1, band2, band3 = clusters.bands(key)
     return {
         "title": item.title,
@@ -1020,25 +1030,70 @@ class Store:
     ) -> None:
         """A poll that found the feed unchanged (304): a success that brings no entries.
         Validators given replace the stored ones; None keeps them."""
-        now = _aware(now)
+        self.record_unchanged([Unchanged(source_id, now, next_due_at, etag=etag,
+                                         last_modified=last_modified,
+                                         redirect_url=redirect_url, not_before=not_before)])
+
+    def record_unchanged(self, polls: Sequence[Unchanged]) -> None:
+        """Several 304 polls in one transaction: on a pass where most feeds are unchanged,
+        a commit per feed would cost more than the requests did."""
+        if not polls:
+            return
+        plain = [p for p in polls if p.redirect_url is None]
         with self._guard("write to"), self._write() as conn:
-            current = self._lock_source(conn, source_id)
-            values: dict[str, Any] = {
-                "last_polled_at": now,
-                "last_success_at": now,
-                "consecutive_errors": 0,
-                "next_due_at": _aware(next_due_at, "next_due_at"),
-                "not_before_at": _aware_opt(not_before, "not_before"),
-                "lease_owner": None,
-                "lease_until": None,
-            }
-            if redirect_url is not None:  # a 304 may not say whether it was redirected
-                values.update(_redirect_values(current, redirect_url))
-            if etag is not None:
-                values["etag"] = _clean(etag)
-            if last_modified is not None:
-                values["last_modified"] = _clean(last_modified)
-            conn.execute(update(_SOURCE).where(_SOURCE.c.id == source_id).values(**values))
+            if plain:
+                conn.execute(
+                    self._insert(_SOURCE).on_conflict_do_nothing(index_elements=["id"]),
+                    [self._new_source(p.source_id, None, None, None) for p in plain],
+                )
+                s = _SOURCE.c
+                conn.execute(
+                    update(_SOURCE)
+                    .where(s.id == bindparam("b_id"))
+                    .values(
+                        last_polled_at=bindparam("b_now", type_=UTCDateTime),
+                        last_success_at=bindparam("b_now", type_=UTCDateTime),
+                        consecutive_errors=0,
+                        next_due_at=bindparam("b_due", type_=UTCDateTime),
+                        not_before_at=bindparam("b_not_before", type_=UTCDateTime),
+                        lease_owner=None,
+                        lease_until=None,
+                        etag=func.coalesce(bindparam("b_etag", type_=Text), s.etag),
+                        last_modified=func.coalesce(bindparam("b_modified", type_=Text),
+                                                    s.last_modified),
+                    ),
+                    [
+                        {
+                            "b_id": p.source_id,
+                            "b_now": _aware(p.now),
+                            "b_due": _aware(p.next_due_at, "next_due_at"),
+                            "b_not_before": _aware_opt(p.not_before, "not_before"),
+                            "b_etag": _clean_opt(p.etag),
+                            "b_modified": _clean_opt(p.last_modified),
+                        }
+                        for p in plain
+                    ],
+                )
+            for p in polls:
+                if p.redirect_url is None:
+                    continue
+                # A 304 may not say whether it was redirected; one that was moves the source.
+                current = self._lock_source(conn, p.source_id)
+                values: dict[str, Any] = {
+                    "last_polled_at": _aware(p.now),
+                    "last_success_at": _aware(p.now),
+                    "consecutive_errors": 0,
+                    "next_due_at": _aware(p.next_due_at, "next_due_at"),
+                    "not_before_at": _aware_opt(p.not_before, "not_before"),
+                    "lease_owner": None,
+                    "lease_until": None,
+                    **_redirect_values(current, p.redirect_url),
+                }
+                if p.etag is not None:
+                    values["etag"] = _clean(p.etag)
+                if p.last_modified is not None:
+                    values["last_modified"] = _clean(p.last_modified)
+                conn.execute(update(_SOURCE).where(_SOURCE.c.id == p.source_id).values(**values))
 
     def record_failure(
         self,
@@ -1079,8 +1134,11 @@ class Store:
         fingerprint: str,
         now: datetime,
         outcome: Polled,
+        near_keys: Mapping[str, int] | None = None,
     ) -> IngestReport:
-        """Store one successful poll of a source in one transaction (see the module docstring)."""
+        """Store one successful poll of a source in one transaction (see the module docstring).
+        `near_keys` are near-duplicate keys by entry id, when the caller computed them already (the
+        poller's parser processes do); the others are computed here."""
         now = _aware(now)
         incoming: dict[str, _Incoming] = {}
         for entry in entries:
@@ -1089,7 +1147,8 @@ class Store:
                 continue
             title, summary = _clean(entry.title), _clean(entry.summary)
             hits = list(hits_by_entry_id.get(entry.id, ()))
-            incoming[key] = _Incoming(entry, title, summary, _content_hash(title, summary), hits)
+            incoming[key] = _Incoming(entry, title, summary, _content_hash(title, summary), hits,
+                                      near_keys.get(entry.id) if near_keys else None)
 
         with self._guard("write to"), self._write() as conn:
             current = self._lock_source(conn, source_id)

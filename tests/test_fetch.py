@@ -518,6 +518,53 @@ def test_fetch_path_reads_a_local_feed_and_reports_problems(tmp_path: Path) -> N
     assert isinstance(page, FetchFailed) and page.kind == "not-a-feed"
 
 
+def test_the_parser_gives_the_near_duplicate_keys_the_store_would_compute(
+    server: FeedServer,
+) -> None:
+    from monitor import clusters
+    from monitor.model import storable
+
+    body = rss(("n1", "Kremlin\x00 reshuffles the security council again"),
+               ("n2", "Ruble weakens again"))
+    server.route("/keys", feed(body))
+    result = fetch(server.url("/keys"))
+    assert isinstance(result, Fetched)
+    assert result.parsed.keys == {
+        e.id: clusters.simhash(storable(e.title), storable(e.summary))
+        for e in result.parsed.entries
+    }
+    assert len(result.parsed.keys) == 2
+
+
+def test_a_parser_process_that_dies_fails_one_feed_and_the_next_is_parsed(
+    server: FeedServer,
+) -> None:
+    import os
+    import signal
+
+    server.route("/feed", feed(FEED))
+
+    async def go() -> tuple[FetchResult, FetchResult, FetchResult]:
+        async with Fetcher(FAST) as fetcher:
+            first = await fetcher.fetch(server.url("/feed"), source="t", etag=None,
+                                        last_modified=None, now=NOW)
+            # What the OOM killer would do to a parser in the middle of a huge feed.
+            for pid in list(fetcher._pool._processes):  # type: ignore[attr-defined]
+                os.kill(pid, signal.SIGKILL)
+            await asyncio.sleep(0.5)
+            crashed = await fetcher.fetch(server.url("/feed"), source="t", etag=None,
+                                          last_modified=None, now=NOW)
+            after = await fetcher.fetch(server.url("/feed"), source="t", etag=None,
+                                        last_modified=None, now=NOW)
+            return first, crashed, after
+
+    first, crashed, after = asyncio.run(go())
+    assert titles(first) == titles(after) == ["Kremlin reshuffles the security council",
+                                               "Ruble weakens again"]
+    assert isinstance(crashed, FetchFailed) and crashed.kind == "parse"
+    assert crashed.error == f"the parser stopped while reading {server.url('/feed')}"
+
+
 # --- parsing --------------------------------------------------------------------------------------
 
 

@@ -87,6 +87,32 @@ def wait_for(predicate: object, timeout: float = 30) -> bool:
     return False
 
 
+def descendants(pid: int) -> set[int]:
+    """The live processes below `pid`, read from /proc (children, grandchildren, ...)."""
+    parents: dict[int, list[int]] = {}
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:  # gone while reading
+            continue
+        if fields[0] != "Z":
+            parents.setdefault(int(fields[1]), []).append(int(stat.parent.name))
+    found, todo = set(), [pid]
+    while todo:
+        for child in parents.get(todo.pop(), []):
+            found.add(child)
+            todo.append(child)
+    return found
+
+
+def alive(pid: int) -> bool:
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except OSError:
+        return False
+    return state != "Z"
+
+
 def test_sigterm_stops_after_the_pass_in_flight(server: FeedServer, tmp_path: Path) -> None:
     rules, db = write_rules(tmp_path, server), tmp_path / "m.db"
     proc = monitor(rules, db, "run", "--tick", "0.5")
@@ -111,11 +137,17 @@ def test_sigkill_during_ingestion_loses_nothing_committed_and_duplicates_nothing
     proc = monitor(rules, db, "run", "--tick", "0.5")
     try:
         assert wait_for(lambda: count(db, "select count(*) from entry") >= ITEMS, 60)
+        helpers = descendants(proc.pid)  # the feed parser processes, by now at work
         proc.send_signal(signal.SIGKILL)
         proc.wait(10)
     finally:
         proc.kill()
-        proc.communicate()
+        # A helper left behind would hold the pipes open: fail, don't hang.
+        proc.communicate(timeout=30)
+    if Path("/proc/self/stat").exists():
+        assert helpers, "the poller should parse in helper processes"
+        # None of them outlives the poller, though nothing told them it died.
+        assert wait_for(lambda: not any(alive(p) for p in helpers), 10), sorted(helpers)
     stored = count(db, "select count(*) from entry")
     assert 0 < stored < FEEDS * ITEMS, "the kill should land in the middle of ingestion"
     # Whatever was committed is whole: a feed is all there or not there at all.

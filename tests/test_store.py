@@ -17,7 +17,7 @@ import sqlalchemy
 
 from monitor.errors import StoreError
 from monitor.model import Entry, Hit
-from monitor.store import SCHEMA_VERSION, Polled, SourceState, Store
+from monitor.store import SCHEMA_VERSION, Polled, SourceState, Store, Unchanged
 
 NOW = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
 LATER = NOW + timedelta(minutes=15)
@@ -256,6 +256,39 @@ def test_not_modified_keeps_the_validators_unless_new_ones_come(store: Store) ->
     store.record_not_modified("tass", LATER, LATER, etag='"v2"', not_before=LATER)
     tass = state(store, "tass")
     assert (tass.etag, tass.last_modified, tass.not_before_at) == ('"v2"', "Sun", LATER)
+
+
+def test_many_304s_are_recorded_together_each_as_one_alone_would_be(store: Store) -> None:
+    for sid in ("tass", "meduza"):
+        store.ingest(sid, [entry(f"{sid}-1")], {}, FP, NOW, polled(etag='"v1"',
+                                                                   last_modified="Sun"))
+        store.record_failure(sid, NOW, "Timed out.", "timeout", NOW)
+    store.record_unchanged([
+        Unchanged("tass", LATER, LATER + timedelta(minutes=15)),
+        Unchanged("meduza", LATER, LATER, etag='"v2"', not_before=LATER),
+        Unchanged("novaya", LATER, LATER, etag='"n1"'),  # unknown until now: created
+    ])
+    tass, meduza, novaya = (state(store, s) for s in ("tass", "meduza", "novaya"))
+    assert (tass.etag, tass.last_modified, tass.consecutive_errors) == ('"v1"', "Sun", 0)
+    assert (tass.last_success_at, tass.next_due_at, tass.not_before_at) == (
+        LATER, LATER + timedelta(minutes=15), None)
+    assert (meduza.etag, meduza.last_modified, meduza.not_before_at) == ('"v2"', "Sun", LATER)
+    assert (meduza.consecutive_errors, meduza.entry_count) == (0, 1)
+    assert (novaya.etag, novaya.last_success_at, novaya.entry_count) == ('"n1"', LATER, 0)
+
+
+def test_ingest_keeps_near_duplicate_keys_given_by_the_caller(store: Store, db_url: str
+                                                               ) -> None:
+    from monitor import clusters
+
+    store.ingest("tass", [entry("a1"), entry("a2", title="Another headline of four words")],
+                 {}, FP, NOW, polled(), near_keys={"a1": 12345})
+    engine = sqlalchemy.create_engine(db_url)
+    with engine.connect() as conn:
+        keys = dict(conn.execute(sqlalchemy.text("SELECT key, simhash FROM entry")).all())
+    engine.dispose()
+    assert keys == {"a1": 12345,
+                    "a2": clusters.simhash("Another headline of four words", RATE_SUMMARY)}
 
 
 def test_a_permanent_redirect_moves_the_url_only_when_it_repeats(store: Store) -> None:
