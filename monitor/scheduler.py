@@ -45,13 +45,8 @@ async def serve(
     passes = 0
     in_flight: set[asyncio.Task[Any]] = set()
 
-    async def poll_pass() -> None:
+    async def one_pass() -> None:
         nonlocal passes
-        if stop.is_set():
-            return
-        task = asyncio.current_task()
-        assert task is not None
-        in_flight.add(task)
         try:
             report = await poller.poll_due()
             passes += 1
@@ -61,8 +56,16 @@ async def serve(
                     await result
         except Exception:  # a broken pass is logged; the next one tries again
             log.exception("polling pass failed")
-        finally:
-            in_flight.discard(task)
+
+    async def poll_pass() -> None:
+        if stop.is_set():
+            return
+        # The pass runs as a task of its own: APScheduler's shutdown cancels the job's
+        # coroutine, and the pass in flight must finish (leases released, feeds recorded).
+        task = asyncio.ensure_future(one_pass())
+        in_flight.add(task)
+        task.add_done_callback(in_flight.discard)
+        await asyncio.shield(task)
 
     scheduler = AsyncIOScheduler(event_loop=loop, timezone=UTC)
     scheduler.add_job(poll_pass, "interval", seconds=tick, id="poll",

@@ -128,6 +128,8 @@ def test_sigterm_stops_after_the_pass_in_flight(server: FeedServer, tmp_path: Pa
     per_feed = count(db, "select count(*) from (select source, count(*) c from entry "
                          f"group by source having c != {ITEMS})")
     assert per_feed == 0
+    # and gives every feed back: no lease is left to expire.
+    assert count(db, "select count(*) from source where lease_owner is not null") == 0
 
 
 def test_sigkill_during_ingestion_loses_nothing_committed_and_duplicates_nothing(
