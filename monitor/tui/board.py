@@ -4,12 +4,14 @@ and tests read its output without a terminal."""
 
 from __future__ import annotations
 
+import threading
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
-from monitor.evidence import gather_scored, views
+from monitor.evidence import LiveLedger, ledger_views
 from monitor.indicators import Config
+from monitor.ledger import StoryTable
 from monitor.scoring import ScenarioView, Score, round_points
 
 BLOCKS = " ▏▎▍▌▋▊▉█"
@@ -31,18 +33,40 @@ def load_board(store_url: str | None, indicators_path: Path | str,
 
     A live board continues the stored alert history (hysteresis), as `monitor scores` does; a
     board at a fixed moment is a what-if and starts from no alerts. It writes nothing."""
-    from monitor.rules import load
     from monitor.store import Store
 
-    config = load(indicators_path, examples=False).rules.config
-    store = Store.open(store_url)
-    try:
-        at = now or datetime.now(UTC)
-        got = gather_scored(store, config, at)
-        shown = views(config, got, store.last_alerts() if now is None else None)
-    finally:
-        store.close()
+    with _kept_lock:
+        config, live = _kept(store_url, Path(indicators_path))
+        store = Store.open(store_url)
+        try:
+            at = now or datetime.now(UTC)
+            shown = ledger_views(store, config, at,
+                                 store.last_alerts() if now is None else None, live)
+        finally:
+            store.close()
     return Board(at, config, shown)
+
+
+# One store and rules file's ledger, kept between refreshes: a refresh reads only the hits
+# added since the last one (the rules are read again when their file changes).
+_kept_lock = threading.Lock()
+_kept_key: tuple[str | None, Path, float, int] | None = None
+_kept_value: tuple[Config, LiveLedger] | None = None
+
+
+def _kept(store_url: str | None, path: Path) -> tuple[Config, LiveLedger]:
+    from monitor.rules import load
+
+    global _kept_key, _kept_value
+    try:
+        stat = path.stat()
+        key = (store_url, path.resolve(), stat.st_mtime, stat.st_size)
+    except OSError:
+        key = None
+    if key is None or key != _kept_key or _kept_value is None:
+        config = load(path, examples=False).rules.config
+        _kept_key, _kept_value = key, (config, LiveLedger(config))
+    return _kept_value
 
 
 def tenths(x: float) -> float:
@@ -75,8 +99,12 @@ def arrow(change: float) -> str:
 def top_indicator(score: Score) -> tuple[str, float] | None:
     """The indicator with the largest evidence, with its points as the detail shows them."""
     points: dict[str, float] = {}
-    for story, p in zip(score.stories, round_points(score.stories, score.level), strict=True):
-        points[story.indicator] = points.get(story.indicator, 0.0) + p
+    stories = score.stories
+    # A ledger's table names each story's indicator without building the story.
+    names = (stories.indicators() if isinstance(stories, StoryTable)
+             else [s.indicator for s in stories])
+    for name, p in zip(names, round_points(stories, score.level), strict=True):
+        points[name] = points.get(name, 0.0) + p
     by = score.by_indicator()
     if not by:
         return None
