@@ -382,7 +382,15 @@ class Ledger:
         starts = np.flatnonzero(np.r_[True, cl[1:] != cl[:-1]]) if len(cl) else \
             np.zeros(0, np.int64)
         if len(cl):
-            missing = np.multiply.reduceat(1.0 - strength, starts)
+            factors = 1.0 - strength
+            # The reference multiplies strongest first (then by entry); with three reports or
+            # more the order can change the last bit, and with it the order of stories.
+            counts = np.diff(np.r_[starts, len(cl)])
+            many = np.flatnonzero(np.repeat(counts >= 3, counts))
+            if len(many):
+                order = np.lexsort((t.entry[last][many], -strength[many], cl[many]))
+                factors[many] = factors[many[order]]
+            missing = np.multiply.reduceat(factors, starts)
             latest = np.maximum.reduceat(t.when[last], starts)
         else:
             missing = latest = np.zeros(0)
@@ -450,6 +458,11 @@ class Ledger:
                         np.concatenate([stories.latest, lt.astype(np.int64)]))
 
     # --- scores -------------------------------------------------------------------------
+
+    def forget(self) -> None:
+        """Drop the stories kept for the moments scored so far (scores at one moment share
+        them; a caller moving on to other moments frees them)."""
+        self._cache.clear()
 
     def _parts(self, scenario: str, at: int) -> list[_Part]:
         """(indicator, stories, evidence of each story) of every track touching `scenario`."""
