@@ -31,7 +31,7 @@ import math
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Any, overload
+from typing import Any, NamedTuple, overload
 
 import numpy as np
 import numpy.typing as npt
@@ -54,6 +54,20 @@ def from_us(us: int) -> datetime:
     return EPOCH + timedelta(microseconds=int(us))
 
 
+class _Columns(NamedTuple):
+    """The ledger's columns as they were when a track was made (adding hits makes new
+    arrays), so a score's stories can still be built after later hits came in."""
+
+    entry: I64
+    ind: I64
+    src: I64
+    cluster: I64
+    when: I64
+    version: I64
+    value: F64
+    label: I64
+
+
 @dataclass(frozen=True)
 class _Track:
     """The hits of one indicator that can count for some scenarios, prepared for any moment.
@@ -74,9 +88,11 @@ class _Track:
     group: I64
     """Version-first hits sorted by (cluster, source, time, -entry); `group` numbers the
     (cluster, source) runs."""
-    first: I64
-    last: I64
-    """Per version-first hit: the earliest and latest time of any hit of its story."""
+    wording_last: I64
+    """Per version-first hit: the latest time of any hit of its wording (its copies)."""
+    row_cluster: I64
+    """The cluster of each of `rows`."""
+    cols: _Columns
 
 
 @dataclass(frozen=True)
@@ -128,6 +144,9 @@ class Ledger:
         self._false: frozenset[tuple[int, str]] = frozenset()
         self._tracks: dict[tuple[int, str | None], _Track] | None = None
         self._cache: dict[tuple[int, str | None, float, int], _Stories] = {}
+        self._orders: dict[tuple[int, str | None, float], I64] = {}
+        self._counted = np.zeros(0, bool)
+        """Rows not marked false (as of the last `_prepare`)."""
         self._wcache: dict[tuple[int, str, float | None, str | None], float] = {}
 
     # --- filling ------------------------------------------------------------------------
@@ -199,6 +218,7 @@ class Ledger:
                          np.int64)
         if retro:
             rows = np.flatnonzero(np.isin(self.entry, np.array(sorted(retro), np.int64)))
+            self.version = self.version.copy()  # tracks made before keep the old keys
             self.version[rows] = [code_of(pk) for pk in self.entry[rows].tolist()]
         h_pk: list[int] = []
         h_ind: list[str] = []
@@ -294,25 +314,28 @@ class Ledger:
         if self._tracks is not None:
             return self._tracks
         self._cache.clear()
-        counted = ~self._false_mask()
+        self._orders.clear()
+        counted = self._counted = ~self._false_mask()
         order = np.argsort(self.ind, kind="stable")
         ind_sorted = self.ind[order]
         bounds = np.searchsorted(ind_sorted, np.arange(len(self._ind_ids) + 1))
         rel = np.array([scoring.RELIABILITY.get(self.settings.grades.get(s, "C"), 0.6)
                         for s in self._sources] or [0.0], np.float64)
         tracks: dict[tuple[int, str | None], _Track] = {}
+        cols = _Columns(self.entry, self.ind, self.src, self.cluster, self.when, self.version,
+                        self.value, self.label)
         for code, indicator in enumerate(self.config.indicators):
             rows = order[bounds[code]:bounds[code + 1]]
             rows = rows[counted[rows]]
             if not indicator.conditions:
-                tracks[(code, None)] = self._track(code, None, rows, None, rel)
+                tracks[(code, None)] = self._track(code, None, rows, None, rel, cols)
                 continue
             for s in self.config.scenarios:
                 if not scoring._touches(indicator, s.id):
                     continue
                 w = self._weights(indicator, s.id, rows)
                 keep = w != 0
-                tracks[(code, s.id)] = self._track(code, s.id, rows[keep], w[keep], rel)
+                tracks[(code, s.id)] = self._track(code, s.id, rows[keep], w[keep], rel, cols)
         self._tracks = tracks
         return tracks
 
@@ -331,7 +354,7 @@ class Ledger:
         return out
 
     def _track(self, code: int, scenario: str | None, rows: I64, weights: F64 | None,
-               rel: F64) -> _Track:
+               rel: F64, cols: _Columns) -> _Track:
         cl, ver, wh, en = self.cluster[rows], self.version[rows], self.when[rows], self.entry[rows]
         order = np.lexsort((en, wh, ver, cl))
         rows, cl, ver = rows[order], cl[order], ver[order]
@@ -340,28 +363,23 @@ class Ledger:
         # Copies of one wording: the first published stands for them all.
         head = np.ones(len(rows), bool)
         head[1:] = (cl[1:] != cl[:-1]) | (ver[1:] != ver[:-1])
-        # Each story's span over all its hits, for the horizon's edge.
-        cstart = np.flatnonzero(np.r_[True, cl[1:] != cl[:-1]]) if len(rows) else \
-            np.zeros(0, np.int64)
+        # The latest copy of each wording, for the horizon's edge.
         wh_all = self.when[rows]
-        span_first = np.minimum.reduceat(wh_all, cstart) if len(rows) else wh_all
-        span_last = np.maximum.reduceat(wh_all, cstart) if len(rows) else wh_all
-        story_of_row = np.cumsum(np.r_[True, cl[1:] != cl[:-1]]) - 1 if len(rows) else \
-            np.zeros(0, np.int64)
+        wording_last = np.maximum.reduceat(wh_all, np.flatnonzero(head)) if len(rows) else \
+            wh_all
         vf = rows[head]
-        vf_story = story_of_row[head]
         vw = weights[head] if weights is not None else None
         vcl, vsrc, vwhen, ventry = self.cluster[vf], self.src[vf], self.when[vf], self.entry[vf]
         order2 = np.lexsort((-ventry, vwhen, vsrc, vcl))
         vcl, vsrc, vwhen, ventry = vcl[order2], vsrc[order2], vwhen[order2], ventry[order2]
-        vf_story = vf_story[order2]
+        wording_last = wording_last[order2]
         if vw is not None:
             vw = vw[order2]
         change = np.r_[True, (vcl[1:] != vcl[:-1]) | (vsrc[1:] != vsrc[:-1])] if len(vf) else \
             np.zeros(0, bool)
         group = np.cumsum(change) - 1
         return _Track(code, scenario, rows, vcl, vsrc, vwhen, ventry, rel[vsrc], vw, group,
-                      span_first[vf_story], span_last[vf_story])
+                      wording_last, cl, cols)
 
     # --- one track at one moment -------------------------------------------------------------
 
@@ -372,25 +390,29 @@ class Ledger:
         t = self._prepare()[key]
         cutoff_dt = from_us(at) - timedelta(seconds=half_life * scoring.HORIZON_HALF_LIVES)
         cutoff = to_us(cutoff_dt)
-        whole = (t.when <= at) & (t.first >= cutoff)
-        idx = np.flatnonzero(whole)
+        inside = (t.when <= at) & (t.when >= cutoff)
+        # A wording whose first hit is past the horizon while a later copy is not: the copy
+        # stands in for it. Few stories are cut so; the reference scores them.
+        cut = (t.when < cutoff) & (t.wording_last >= cutoff)
+        edge = np.unique(t.cluster[cut]) if cut.any() else None
+        if edge is not None:
+            inside &= ~np.isin(t.cluster, edge)
+        idx = np.flatnonzero(inside)
         g = t.group[idx]
         last = idx[np.r_[g[1:] != g[:-1], True]] if len(idx) else idx
+        # Each story's reports strongest first (then by entry), as the reference multiplies
+        # them: the order of two reports' strengths does not change with the moment.
+        chosen = np.zeros(len(t.when), bool)
+        chosen[last] = True
+        order = self._strongest_first(key, t, half_life)
+        last = order[chosen[order]]
         age = (at - t.when[last]) / 1e6
         strength = t.rel[last] * np.power(0.5, age / half_life)
         cl = t.cluster[last]
         starts = np.flatnonzero(np.r_[True, cl[1:] != cl[:-1]]) if len(cl) else \
             np.zeros(0, np.int64)
         if len(cl):
-            factors = 1.0 - strength
-            # The reference multiplies strongest first (then by entry); with three reports or
-            # more the order can change the last bit, and with it the order of stories.
-            counts = np.diff(np.r_[starts, len(cl)])
-            many = np.flatnonzero(np.repeat(counts >= 3, counts))
-            if len(many):
-                order = np.lexsort((t.entry[last][many], -strength[many], cl[many]))
-                factors[many] = factors[many[order]]
-            missing = np.multiply.reduceat(factors, starts)
+            missing = np.multiply.reduceat(1.0 - strength, starts)
             latest = np.maximum.reduceat(t.when[last], starts)
         else:
             missing = latest = np.zeros(0)
@@ -404,37 +426,46 @@ class Ledger:
                                          starts) if len(cl) else wl
         clusters = cl[starts]
         stories = _Stories(clusters, 1.0 - missing, weight, latest.astype(np.int64))
-        # Stories the horizon cuts through: the reference scores them.
-        edge = np.unique(t.cluster[(t.first < cutoff) & (t.last >= cutoff)])
-        if len(edge):
+        if edge is not None:
             stories = self._with_edge(stories, t, edge, at, cutoff, half_life)
         self._cache[(*key, half_life, at)] = stories
         return stories
 
+    def _strongest_first(self, key: tuple[int, str | None], t: _Track, half_life: float
+                         ) -> I64:
+        """The track's version-first hits by cluster, then strongest first, then entry: the
+        strength `rel * 0.5 ** (age / half_life)` ranks as log2(rel) + time / half_life at
+        any moment."""
+        found = self._orders.get((*key, half_life))
+        if found is None:
+            rank = np.log2(t.rel) + (t.when - (t.when.min() if len(t.when) else 0)) / 1e6 \
+                / half_life
+            found = self._orders[(*key, half_life)] = np.lexsort((t.entry, -rank, t.cluster))
+        return found
+
     def _story_hits(self, t: _Track, cluster: int, at: int, cutoff: int
                     ) -> list[tuple[float, Evidence]]:
-        cl = self.cluster[t.rows]
-        lo, hi = np.searchsorted(cl, [cluster, cluster + 1])
+        lo, hi = np.searchsorted(t.row_cluster, [cluster, cluster + 1])
         out = []
         indicator = self.config.indicators[t.indicator]
         for row in t.rows[lo:hi].tolist():
-            us = int(self.when[row])
+            us = int(t.cols.when[row])
             if us > at or us < cutoff:
                 continue
-            ev = self._evidence(row)
+            ev = self._evidence(t.cols, row)
             w = (scoring.weight_of(indicator, t.scenario, ev.value, ev.label)
                  if t.scenario is not None else 1.0)
             out.append((w, ev))
         return out
 
-    def _evidence(self, row: int) -> Evidence:
-        value = float(self.value[row])
-        lab = int(self.label[row])
-        entry = int(self.entry[row])
-        version = int(self.version[row])
-        return Evidence(entry, self._ind_ids[int(self.ind[row])],
-                        self._sources[int(self.src[row])], int(self.cluster[row]),
-                        from_us(int(self.when[row])), f"v{version}",
+    def _evidence(self, c: _Columns, row: int) -> Evidence:
+        value = float(c.value[row])
+        lab = int(c.label[row])
+        entry = int(c.entry[row])
+        version = int(c.version[row])
+        return Evidence(entry, self._ind_ids[int(c.ind[row])],
+                        self._sources[int(c.src[row])], int(c.cluster[row]),
+                        from_us(int(c.when[row])), f"v{version}",
                         None if value != value else value,
                         None if lab < 0 else self._labels[lab], self._titles.get(entry, ""))
 
@@ -514,7 +545,8 @@ class Ledger:
         at = to_us(now)
         window = to_us(now - settings.surge_window)
         base = to_us(now - settings.surge_window - settings.surge_baseline)
-        keep = ~self._false_mask() & (self.when <= at) & (self.when > base)
+        self._prepare()
+        keep = self._counted & (self.when <= at) & (self.when > base)
         n = len(self._ind_ids)
         recent = keep & (self.when > window)
         before = keep & ~recent
@@ -571,6 +603,7 @@ class StoryTable(Sequence[Story]):
         self.level = level
         self.total = total
         self._order: tuple[I64, I64, F64, F64, F64] | None = None
+        self._tracks = ledger._prepare()
         self._built: dict[int, Story] = {}
 
     def _table(self) -> tuple[I64, I64, F64, F64, F64]:
@@ -631,7 +664,7 @@ class StoryTable(Sequence[Story]):
         c, cl = int(code[i]), int(cluster[i])
         ledger = self.ledger
         key = (c, self.scenario if ledger.config.indicators[c].conditions else None)
-        track = ledger._prepare()[key]
+        track = self._tracks[key]
         half_life = scoring.half_life_seconds(ledger.config, self.scenario)
         at = to_us(self.now)
         cutoff = to_us(self.now - timedelta(seconds=half_life * scoring.HORIZON_HALF_LIVES))
@@ -663,22 +696,26 @@ class StoryTable(Sequence[Story]):
         floors[take] += 1 if spare > 0 else -1
         return (floors / unit).tolist()
 
+    def _per_indicator(self, values: F64) -> dict[str, float]:
+        # bincount adds in story order from 0.0, as a loop over the stories would.
+        code = self._table()[0]
+        sums = np.bincount(code, weights=values, minlength=len(self.ledger._ind_ids))
+        _, first = np.unique(code, return_index=True)
+        ids = self.ledger._ind_ids
+        return {ids[c]: float(sums[c]) for c in code[np.sort(first)].tolist()}
+
     def by_indicator(self) -> dict[str, tuple[float, float, int]]:
         """`Score.by_indicator` without building the stories."""
         code, _, evidence, _, _ = self._table()
-        points = self.points()
-        out: dict[str, tuple[float, float, int]] = {}
+        counts = np.bincount(code, minlength=len(self.ledger._ind_ids))
+        points = self._per_indicator(np.array(self.points(), np.float64))
         ids = self.ledger._ind_ids
-        for c, e, p in zip(code.tolist(), evidence.tolist(), points, strict=True):
-            iid = ids[c]
-            a, b, k = out.get(iid, (0.0, 0.0, 0))
-            out[iid] = (a + e, b + p, k + 1)
-        return out
+        return {iid: (e, points[iid], int(counts[ids.index(iid)]))
+                for iid, e in self._per_indicator(evidence).items()}
 
-    def indicators(self) -> list[str]:
-        """Each story's indicator, in order."""
-        ids = self.ledger._ind_ids
-        return [ids[c] for c in self._table()[0].tolist()]
+    def indicator_points(self, places: int = 1) -> dict[str, float]:
+        """Indicator -> the sum of its stories' rounded points (`round_points`)."""
+        return self._per_indicator(np.array(self.round_points(places), np.float64))
 
 
 def ledger_of(config: Config, evidence: Iterable[Evidence],

@@ -98,13 +98,13 @@ def arrow(change: float) -> str:
 
 def top_indicator(score: Score) -> tuple[str, float] | None:
     """The indicator with the largest evidence, with its points as the detail shows them."""
-    points: dict[str, float] = {}
     stories = score.stories
-    # A ledger's table names each story's indicator without building the story.
-    names = (stories.indicators() if isinstance(stories, StoryTable)
-             else [s.indicator for s in stories])
-    for name, p in zip(names, round_points(stories, score.level), strict=True):
-        points[name] = points.get(name, 0.0) + p
+    if isinstance(stories, StoryTable):  # a ledger's: the same sums without building stories
+        points = stories.indicator_points()
+    else:
+        points = {}
+        for story, p in zip(stories, round_points(stories, score.level), strict=True):
+            points[story.indicator] = points.get(story.indicator, 0.0) + p
     by = score.by_indicator()
     if not by:
         return None
