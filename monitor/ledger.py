@@ -676,25 +676,38 @@ class StoryTable(Sequence[Story]):
         return Story(ref.indicator, cl, weight, float(strength[i]), ref.reports, ref.copies,
                      points)
 
-    def points(self) -> list[float]:
-        """Every story's share of the level, in order."""
+    def _points(self) -> F64:
         ev = self._table()[2]
         if self.total <= 0:
-            return [0.0] * len(ev)
-        return (ev * (self.level / self.total)).tolist()
+            return np.zeros(len(ev))
+        return ev * (self.level / self.total)
+
+    def points(self) -> list[float]:
+        """Every story's share of the level, in order."""
+        return self._points().tolist()
+
+    def _rounded(self, places: int) -> F64:
+        unit = 10 ** places
+        target = round(self.level * unit)
+        raw = self._points() * unit
+        floors = np.floor(raw)
+        spare = target - int(np.sum(floors))
+        k = abs(spare)
+        if k:
+            # The k largest remainders (smallest when taking units back), ties to the
+            # earlier story: what the reference's stable sort picks, found in linear time.
+            frac = raw - floors
+            key = -frac if spare > 0 else frac
+            k = min(k, len(key))
+            edge = np.partition(key, k - 1)[k - 1]
+            take = np.flatnonzero(key < edge)
+            ties = np.flatnonzero(key == edge)[:k - len(take)]
+            floors[np.concatenate([take, ties])] += 1 if spare > 0 else -1
+        return floors / unit
 
     def round_points(self, places: int = 1) -> list[float]:
         """`scoring.round_points` of these stories, without building them."""
-        unit = 10 ** places
-        target = round(self.level * unit)
-        raw = np.array(self.points(), np.float64) * unit
-        floors = np.floor(raw)
-        spare = target - int(np.sum(floors))
-        frac = raw - floors
-        order = np.argsort(-frac if spare > 0 else frac, kind="stable")
-        take = order[:abs(spare)]
-        floors[take] += 1 if spare > 0 else -1
-        return (floors / unit).tolist()
+        return self._rounded(places).tolist()
 
     def _per_indicator(self, values: F64) -> dict[str, float]:
         # bincount adds in story order from 0.0, as a loop over the stories would.
@@ -708,14 +721,14 @@ class StoryTable(Sequence[Story]):
         """`Score.by_indicator` without building the stories."""
         code, _, evidence, _, _ = self._table()
         counts = np.bincount(code, minlength=len(self.ledger._ind_ids))
-        points = self._per_indicator(np.array(self.points(), np.float64))
+        points = self._per_indicator(self._points())
         ids = self.ledger._ind_ids
         return {iid: (e, points[iid], int(counts[ids.index(iid)]))
                 for iid, e in self._per_indicator(evidence).items()}
 
     def indicator_points(self, places: int = 1) -> dict[str, float]:
         """Indicator -> the sum of its stories' rounded points (`round_points`)."""
-        return self._per_indicator(np.array(self.round_points(places), np.float64))
+        return self._per_indicator(self._rounded(places))
 
 
 def ledger_of(config: Config, evidence: Iterable[Evidence],
