@@ -93,6 +93,13 @@ class _Track:
     row_cluster: I64
     """The cluster of each of `rows`."""
     cols: _Columns
+    final: I64
+    """The last version-first hit of each (cluster, source) run: what counts at any moment
+    after the track's latest hit (before the horizon)."""
+    newest: int
+    """The track's latest hit time."""
+    copied: I64
+    """Version-first hits whose wording has later copies (the horizon may cut between)."""
 
 
 @dataclass(frozen=True)
@@ -145,6 +152,7 @@ class Ledger:
         self._tracks: dict[tuple[int, str | None], _Track] | None = None
         self._cache: dict[tuple[int, str | None, float, int], _Stories] = {}
         self._orders: dict[tuple[int, str | None, float], I64] = {}
+        self._upto: dict[tuple[int, str | None, int], I64] = {}
         self._counted = np.zeros(0, bool)
         """Rows not marked false (as of the last `_prepare`)."""
         self._wcache: dict[tuple[int, str, float | None, str | None], float] = {}
@@ -314,6 +322,7 @@ class Ledger:
         if self._tracks is not None:
             return self._tracks
         self._cache.clear()
+        self._upto.clear()
         self._orders.clear()
         counted = self._counted = ~self._false_mask()
         order = np.argsort(self.ind, kind="stable")
@@ -378,8 +387,12 @@ class Ledger:
         change = np.r_[True, (vcl[1:] != vcl[:-1]) | (vsrc[1:] != vsrc[:-1])] if len(vf) else \
             np.zeros(0, bool)
         group = np.cumsum(change) - 1
+        final = np.flatnonzero(np.r_[group[1:] != group[:-1], True]) if len(vf) else \
+            np.zeros(0, np.int64)
         return _Track(code, scenario, rows, vcl, vsrc, vwhen, ventry, rel[vsrc], vw, group,
-                      wording_last, cl, cols)
+                      wording_last, cl, cols, final,
+                      int(vwhen.max()) if len(vf) else 0,
+                      np.flatnonzero(wording_last > vwhen))
 
     # --- one track at one moment -------------------------------------------------------------
 
@@ -390,16 +403,26 @@ class Ledger:
         t = self._prepare()[key]
         cutoff_dt = from_us(at) - timedelta(seconds=half_life * scoring.HORIZON_HALF_LIVES)
         cutoff = to_us(cutoff_dt)
-        inside = (t.when <= at) & (t.when >= cutoff)
+        # The last of each (cluster, source) run up to `at`, then only those inside the
+        # horizon: a run's last hit before it means the whole run is.
+        if at >= t.newest:
+            last = t.final
+        else:  # the same for every half-life: kept for the moment
+            found = self._upto.get((*key, at))
+            if found is None:
+                idx = np.flatnonzero(t.when <= at)
+                g = t.group[idx]
+                found = idx[np.r_[g[1:] != g[:-1], True]] if len(idx) else idx
+                self._upto[(*key, at)] = found
+            last = found
+        last = last[t.when[last] >= cutoff]
         # A wording whose first hit is past the horizon while a later copy is not: the copy
         # stands in for it. Few stories are cut so; the reference scores them.
-        cut = (t.when < cutoff) & (t.wording_last >= cutoff)
-        edge = np.unique(t.cluster[cut]) if cut.any() else None
+        c = t.copied
+        cut = c[(t.when[c] < cutoff) & (t.wording_last[c] >= cutoff)]
+        edge = np.unique(t.cluster[cut]) if len(cut) else None
         if edge is not None:
-            inside &= ~np.isin(t.cluster, edge)
-        idx = np.flatnonzero(inside)
-        g = t.group[idx]
-        last = idx[np.r_[g[1:] != g[:-1], True]] if len(idx) else idx
+            last = last[~np.isin(t.cluster[last], edge)]
         # Each story's reports strongest first (then by entry), as the reference multiplies
         # them: the order of two reports' strengths does not change with the moment.
         chosen = np.zeros(len(t.when), bool)
@@ -494,6 +517,7 @@ class Ledger:
         """Drop the stories kept for the moments scored so far (scores at one moment share
         them; a caller moving on to other moments frees them)."""
         self._cache.clear()
+        self._upto.clear()
 
     def _parts(self, scenario: str, at: int) -> list[_Part]:
         """(indicator, stories, evidence of each story) of every track touching `scenario`."""
@@ -569,7 +593,7 @@ class Ledger:
     def views(self, now: datetime, was_alert: Mapping[str, bool] | None = None
               ) -> dict[str, ScenarioView]:
         """Every scenario's `scoring.view` at `now`."""
-        self._cache.clear()
+        self.forget()
         was = was_alert or {}
         surging = self.surges(now)
         out = {}
@@ -586,7 +610,7 @@ class Ledger:
                 scoring.alert_state(was.get(s.id, False), current.level, alert_at,
                                     self.settings.hysteresis, ok),
                 ok)
-        self._cache.clear()
+        self.forget()
         return out
 
 
