@@ -120,6 +120,7 @@ class _Part:
     stories: _Stories
     weight: F64
     evidence: F64
+    track: _Track
 
 
 class Ledger:
@@ -152,6 +153,11 @@ class Ledger:
         self._tracks: dict[tuple[int, str | None], _Track] | None = None
         self._cache: dict[tuple[int, str | None, float, int], _Stories] = {}
         self._orders: dict[tuple[int, str | None, float], I64] = {}
+        self._recent: Ledger | None = None
+        """The stories new hits touched since the tracks were made, scored apart."""
+        self._touched = np.zeros(0, np.int64)
+        """Their clusters, left out of this ledger's own tracks."""
+        self._stale: dict[tuple[int, str | None], npt.NDArray[np.bool_]] = {}
         self._upto: dict[tuple[int, str | None, int], I64] = {}
         self._counted = np.zeros(0, bool)
         """Rows not marked false (as of the last `_prepare`)."""
@@ -165,6 +171,8 @@ class Ledger:
 
     def add_evidence(self, evidence: Iterable[Evidence]) -> None:
         """Add hits given as `scoring.Evidence` (the wording key as given)."""
+        self._flush()
+        start = len(self.entry)
         for ev in evidence:
             ind = self._ind_code.get(ev.indicator)
             if ind is None:
@@ -174,7 +182,8 @@ class Ledger:
             self._pending.append((ev.entry, ind, self._source(ev.source), ev.cluster,
                                   to_us(ev.when), ev.label,
                                   math.nan if ev.value is None else float(ev.value), version))
-        self._tracks = None
+        self._flush()
+        self._absorb(start)
 
     def add_rows(self, entries: Sequence[tuple[int, str, int, int, str]],
                  grouped: Iterable[tuple[int, str]],
@@ -187,6 +196,7 @@ class Ledger:
         self._flush()
         if not entries:
             return
+        start = len(self.entry)
         pk_list = [e[0] for e in entries]
         e_pk = np.array(pk_list, np.int64)
         e_src = np.array([self._source(e[1]) for e in entries], np.int64)
@@ -260,7 +270,37 @@ class Ledger:
         self.version = np.concatenate([self.version, e_ver[at]])
         self.value = np.concatenate([self.value, values[known]])
         self.label = np.concatenate([self.label, labels[known]])
-        self._tracks = None
+        self._absorb(start)
+
+    def _absorb(self, start: int) -> None:
+        """Take in the rows from `start` on. A prepared ledger keeps its tracks and moves the
+        stories the new rows touch into a small ledger of their own (`_recent`): a refresh
+        after a poll then costs about what one without new hits does."""
+        if self._tracks is None or start == 0:
+            self._tracks = None
+            return
+        touched = np.union1d(self._touched, np.unique(self.cluster[start:]))
+        rows = np.flatnonzero(np.isin(self.cluster, touched))
+        if len(rows) > len(self.entry) // 10:  # too much has moved: prepare all afresh
+            self._tracks = None
+            return
+        self._counted = np.concatenate([self._counted, ~self._false_mask(start)])
+        self._touched = touched
+        self._stale.clear()
+        self._recent = self._sub(rows)
+
+    def _sub(self, rows: I64) -> Ledger:
+        """A ledger of some of these rows, sharing the codes and titles."""
+        sub = Ledger.__new__(Ledger)
+        sub.__dict__.update(self.__dict__)
+        for name in ("entry", "ind", "src", "cluster", "when", "version", "value", "label"):
+            setattr(sub, name, getattr(self, name)[rows])
+        sub._pending = []
+        sub._tracks = None
+        sub._cache, sub._orders, sub._upto, sub._stale = {}, {}, {}, {}
+        sub._recent = None
+        sub._touched = np.zeros(0, np.int64)
+        return sub
 
     def _source(self, source: str) -> int:
         code = self._src_code.get(source)
@@ -309,13 +349,13 @@ class Ledger:
 
     # --- preparing ----------------------------------------------------------------------
 
-    def _false_mask(self) -> npt.NDArray[np.bool_]:
-        if not self._false or not len(self.entry):
-            return np.zeros(len(self.entry), bool)
+    def _false_mask(self, start: int = 0) -> npt.NDArray[np.bool_]:
+        if not self._false or len(self.entry) <= start:
+            return np.zeros(len(self.entry) - start, bool)
         n = len(self._ind_ids)
         keys = [pk * n + self._ind_code[ind] for pk, ind in self._false
                 if ind in self._ind_code]
-        return np.isin(self.entry * n + self.ind, np.array(keys, np.int64))
+        return np.isin(self.entry[start:] * n + self.ind[start:], np.array(keys, np.int64))
 
     def _prepare(self) -> dict[tuple[int, str | None], _Track]:
         self._flush()
@@ -324,6 +364,8 @@ class Ledger:
         self._cache.clear()
         self._upto.clear()
         self._orders.clear()
+        self._recent, self._touched = None, np.zeros(0, np.int64)
+        self._stale.clear()
         counted = self._counted = ~self._false_mask()
         order = np.argsort(self.ind, kind="stable")
         ind_sorted = self.ind[order]
@@ -416,10 +458,17 @@ class Ledger:
                 self._upto[(*key, at)] = found
             last = found
         last = last[t.when[last] >= cutoff]
+        if len(self._touched):  # stories new hits touched are scored in `_recent`
+            stale = self._stale.get(key)
+            if stale is None:
+                stale = self._stale[key] = np.isin(t.cluster, self._touched)
+            last = last[~stale[last]]
         # A wording whose first hit is past the horizon while a later copy is not: the copy
         # stands in for it. Few stories are cut so; the reference scores them.
         c = t.copied
         cut = c[(t.when[c] < cutoff) & (t.wording_last[c] >= cutoff)]
+        if len(self._touched) and len(cut):
+            cut = cut[~self._stale[key][cut]]
         edge = np.unique(t.cluster[cut]) if len(cut) else None
         if edge is not None:
             last = last[~np.isin(t.cluster[last], edge)]
@@ -518,6 +567,8 @@ class Ledger:
         them; a caller moving on to other moments frees them)."""
         self._cache.clear()
         self._upto.clear()
+        if self._recent is not None:
+            self._recent.forget()
 
     def _parts(self, scenario: str, at: int) -> list[_Part]:
         """(indicator, stories, evidence of each story) of every track touching `scenario`."""
@@ -531,13 +582,17 @@ class Ledger:
                     continue
                 st = self._stories(key, half_life, at)
                 assert st.weight is not None
-                out.append(_Part(code, st, st.weight, st.weight * st.strength))
+                out.append(_Part(code, st, st.weight, st.weight * st.strength,
+                                 tracks[key]))
             else:
                 w = indicator.weight.get(scenario, 0.0)
                 if not w:
                     continue
                 st = self._stories((code, None), half_life, at)
-                out.append(_Part(code, st, np.full(len(st.cluster), w), w * st.strength))
+                out.append(_Part(code, st, np.full(len(st.cluster), w), w * st.strength,
+                                 tracks[(code, None)]))
+        if self._recent is not None:
+            out += self._recent._parts(scenario, at)
         return out
 
     def score(self, scenario: str, now: datetime) -> Score:
@@ -627,7 +682,7 @@ class StoryTable(Sequence[Story]):
         self.level = level
         self.total = total
         self._order: tuple[I64, I64, F64, F64, F64] | None = None
-        self._tracks = ledger._prepare()
+        self._part_of = np.zeros(0, np.int64)
         self._built: dict[int, Story] = {}
 
     def _table(self) -> tuple[I64, I64, F64, F64, F64]:
@@ -640,7 +695,10 @@ class StoryTable(Sequence[Story]):
                 evidence = np.concatenate([p.evidence for p in self.parts])
                 strength = np.concatenate([p.stories.strength for p in self.parts])
                 weight = np.concatenate([p.weight for p in self.parts])
+                part_of = np.concatenate([np.full(len(p.stories.cluster), n, np.int64)
+                                          for n, p in enumerate(self.parts)])
             else:
+                part_of = np.zeros(0, np.int64)
                 code = cluster = np.zeros(0, np.int64)
                 evidence = strength = weight = np.zeros(0)
             # Sorted as the reference sorts: evidence in size, then indicator id, cluster.
@@ -648,6 +706,7 @@ class StoryTable(Sequence[Story]):
             order = np.lexsort((cluster, rank[code] if len(code) else code, -np.abs(evidence)))
             self._order = (code[order], cluster[order], evidence[order], strength[order],
                            weight[order])
+            self._part_of = part_of[order]
         return self._order
 
     def __len__(self) -> int:
@@ -687,8 +746,7 @@ class StoryTable(Sequence[Story]):
         code, cluster, evidence, strength, weights = self._table()
         c, cl = int(code[i]), int(cluster[i])
         ledger = self.ledger
-        key = (c, self.scenario if ledger.config.indicators[c].conditions else None)
-        track = self._tracks[key]
+        track = self.parts[int(self._part_of[i])].track
         half_life = scoring.half_life_seconds(ledger.config, self.scenario)
         at = to_us(self.now)
         cutoff = to_us(self.now - timedelta(seconds=half_life * scoring.HORIZON_HALF_LIVES))

@@ -104,6 +104,38 @@ def test_the_ledger_gives_the_reference_views_on_random_stores(seed: int, offset
     assert_same_views(reference_views(CONFIG, evs, now, false), ledger.views(now))
 
 
+@settings(max_examples=15, deadline=None)
+@given(seed=st.integers(0, 2**32), split=st.floats(0.5, 0.995))
+def test_hits_added_to_a_scored_ledger_give_the_views_of_all_of_them(seed: int, split: float
+                                                                     ) -> None:
+    # A few later hits go to a small ledger of the stories they touch, the rest stay put;
+    # many make the ledger prepare everything afresh. Either way: the views of all hits.
+    rng = random.Random(seed)
+    evs, false = random_evidence(rng, CONFIG, 300, 120)
+    evs.sort(key=lambda ev: ev.when)
+    cut = int(len(evs) * split)
+    now = START + timedelta(days=121)
+    ledger = ledger_of(CONFIG, evs[:cut], false)
+    ledger.views(now)
+    ledger.add_evidence(evs[cut:])
+    assert_same_views(reference_views(CONFIG, evs, now, false), ledger.views(now))
+    ledger.add_evidence([])
+    assert_same_views(reference_views(CONFIG, evs, now, false), ledger.views(now))
+
+
+def test_a_few_new_hits_are_scored_apart_from_the_prepared_ones() -> None:
+    rng = random.Random(11)
+    evs, false = random_evidence(rng, CONFIG, 300, 120)
+    evs.sort(key=lambda ev: ev.when)
+    now = START + timedelta(days=121)
+    ledger = ledger_of(CONFIG, evs[:-8], false)
+    ledger.views(now)
+    prepared = ledger._tracks
+    ledger.add_evidence(evs[-8:])
+    assert ledger._recent is not None and ledger._tracks is prepared
+    assert_same_views(reference_views(CONFIG, evs, now, false), ledger.views(now))
+
+
 def test_a_copy_stands_in_when_the_horizon_cuts_off_its_original() -> None:
     # The original (day 0) is past the 10 half-lives of elite-fracture's 21 days at `now`,
     # its later copy from another feed (day 2) is not: the copy counts, as in the reference.
