@@ -28,6 +28,7 @@ rather than exact, so levels agree to about 1e-12, far below the tenth of a poin
 from __future__ import annotations
 
 import math
+from array import array
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -41,6 +42,7 @@ from monitor.indicators import Config, Indicator
 from monitor.scoring import Evidence, ScenarioView, Score, Story, Surge
 
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_POSITIVE = (1 << 62) - 1
 I64 = npt.NDArray[np.int64]
 F64 = npt.NDArray[np.float64]
 
@@ -202,8 +204,8 @@ class Ledger:
         e_src = np.array([self._source(e[1]) for e in entries], np.int64)
         e_cl = np.array([e[2] for e in entries], np.int64)
         e_us = np.array([e[3] for e in entries], np.int64)
-        titles = {e[0]: e[4] for e in entries}
-        self._titles.update(titles)
+        new = set(pk_list)
+        self._titles.update((e[0], e[4]) for e in entries)
         # Wording keys matter only where a story has two entries or more.
         retro: set[int] = set()
         multi_now: set[int] = set()
@@ -218,19 +220,15 @@ class Ledger:
                 self._multi.add(cl)
                 del self._single[cl]
                 multi_now.add(pk)
-                if other in titles:
+                if other in new:
                     multi_now.add(other)
                 else:
                     retro.add(other)
-        keys: dict[str, int] = {}
-
         def code_of(pk: int) -> int:
-            title = self._titles.get(pk, "")
-            code = keys.get(title)
-            if code is None:
-                key = version_of(title)
-                code = keys[title] = self._version_code(key, 0) if key else -1
-            return -(pk + 1) if code < 0 else code
+            # The key's hash stands for it: wordings only need to differ inside one story,
+            # and keeping 200,000 keys as strings would cost more memory than the hits.
+            key = version_of(self._titles.get(pk, ""))
+            return hash(key) & _POSITIVE if key else -(pk + 1)
 
         e_ver = np.array([code_of(pk) if pk in multi_now else -(pk + 1) for pk in pk_list],
                          np.int64)
@@ -238,23 +236,25 @@ class Ledger:
             rows = np.flatnonzero(np.isin(self.entry, np.array(sorted(retro), np.int64)))
             self.version = self.version.copy()  # tracks made before keep the old keys
             self.version[rows] = [code_of(pk) for pk in self.entry[rows].tolist()]
-        h_pk: list[int] = []
-        h_ind: list[str] = []
+        # Machine integers as they come (a million hits as Python objects would double the
+        # peak memory of a first read).
+        h_pk = array("q")
+        h_ind = array("q")
+        code = self._ind_code
         for pk, joined in grouped:
-            parts = joined.split(sep)
-            h_pk.extend([pk] * len(parts))
-            h_ind.extend(parts)
+            codes = [code.get(i, -1) for i in joined.split(sep)]
+            h_pk.extend([pk] * len(codes))
+            h_ind.extend(codes)
         n_plain = len(h_pk)
         h_value: list[float] = []
         h_label: list[int] = []
         for pk, indicator, value, label in valued:
             h_pk.append(pk)
-            h_ind.append(indicator)
+            h_ind.append(code.get(indicator, -1))
             h_value.append(math.nan if value is None else float(value))
             h_label.append(-1 if label is None else self._label(label))
-        code = self._ind_code
-        ind = np.array([code.get(i, -1) for i in h_ind], np.int64)
-        pks = np.array(h_pk, np.int64)
+        ind = np.frombuffer(h_ind, np.int64) if len(h_ind) else np.zeros(0, np.int64)
+        pks = np.frombuffer(h_pk, np.int64) if len(h_pk) else np.zeros(0, np.int64)
         order = np.argsort(e_pk)
         found = np.minimum(np.searchsorted(e_pk, pks, sorter=order), len(e_pk) - 1)
         at = order[found]
