@@ -613,8 +613,12 @@ class Ledger:
         if not isinstance(table, StoryTable):
             return scoring.converged(scenario, self.config, score, now)
         since = to_us(now - timedelta(seconds=s.convergence.within))
-        fired = {p.indicator for p in table.parts
-                 if bool(np.any((p.evidence > 0) & (p.stories.latest >= since)))}
+        if table._order is not None:  # sorted already (and the parts let go)
+            code, _, evidence, _, _ = table._order
+            fired = set(np.unique(code[(evidence > 0) & (table._latest >= since)]).tolist())
+        else:
+            fired = {p.indicator for p in table.parts
+                     if bool(np.any((p.evidence > 0) & (p.stories.latest >= since)))}
         return len(fired) >= s.convergence.indicators
 
     def surges(self, now: datetime) -> dict[str, Surge]:
@@ -683,6 +687,8 @@ class StoryTable(Sequence[Story]):
         self.total = total
         self._order: tuple[I64, I64, F64, F64, F64] | None = None
         self._part_of = np.zeros(0, np.int64)
+        self._latest = np.zeros(0, np.int64)
+        self._tracks = [p.track for p in parts]
         self._built: dict[int, Story] = {}
 
     def _table(self) -> tuple[I64, I64, F64, F64, F64]:
@@ -697,8 +703,9 @@ class StoryTable(Sequence[Story]):
                 weight = np.concatenate([p.weight for p in self.parts])
                 part_of = np.concatenate([np.full(len(p.stories.cluster), n, np.int64)
                                           for n, p in enumerate(self.parts)])
+                latest = np.concatenate([p.stories.latest for p in self.parts])
             else:
-                part_of = np.zeros(0, np.int64)
+                part_of = latest = np.zeros(0, np.int64)
                 code = cluster = np.zeros(0, np.int64)
                 evidence = strength = weight = np.zeros(0)
             # Sorted as the reference sorts: evidence in size, then indicator id, cluster.
@@ -707,6 +714,9 @@ class StoryTable(Sequence[Story]):
             self._order = (code[order], cluster[order], evidence[order], strength[order],
                            weight[order])
             self._part_of = part_of[order]
+            self._latest = latest[order]
+            # The sorted table has it all now: a board kept between refreshes holds one copy.
+            self.parts = []
         return self._order
 
     def __len__(self) -> int:
@@ -746,7 +756,7 @@ class StoryTable(Sequence[Story]):
         code, cluster, evidence, strength, weights = self._table()
         c, cl = int(code[i]), int(cluster[i])
         ledger = self.ledger
-        track = self.parts[int(self._part_of[i])].track
+        track = self._tracks[int(self._part_of[i])]
         half_life = scoring.half_life_seconds(ledger.config, self.scenario)
         at = to_us(self.now)
         cutoff = to_us(self.now - timedelta(seconds=half_life * scoring.HORIZON_HALF_LIVES))

@@ -166,6 +166,8 @@ def test_a_backtest_moment_ignores_later_hits() -> None:
             got = ledger.score(s.id, at)
             assert math.isclose(got.level, ref.level, abs_tol=1e-9)
             assert ledger.converged(s.id, got, at) == scoring.converged(s.id, CONFIG, ref, at)
+            assert len(got.stories) == len(ref.stories)  # sorted: the same from the table
+            assert ledger.converged(s.id, got, at) == scoring.converged(s.id, CONFIG, ref, at)
         ledger.forget()
 
 
