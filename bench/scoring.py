@@ -1,22 +1,22 @@
-"""The scoring benchmark: how long a `monitor scores` view takes over a large store, and how
-long a daily backtest over many dated items takes with the pure model.
+"""The scoring benchmark: how long every scenario's view takes over a large store, and how
+long a daily backtest over many dated items takes.
 
 It builds, untimed, a seeded SQLite store (in a temporary folder) of about 1,000,000 hits over
 300,000 entries spread over 180 days, from the shipped indicators.yaml's 20 feeds and 26
 indicators, with stories carried by up to six feeds and copies of one headline among them.
 Then it times, in one run:
 
-(a) every scenario's `scoring.view` at a fixed `now`, evidence read from the store
-    - as `monitor scores` reads it (`evidence.gather`: `hits_since` + `entries_by_pk`, then
-      `scoring.view` of every scenario over all of the evidence), step by step, and
-    - the narrow path (`evidence.gather_scored`: one query of only the columns scoring
-      reads, then `evidence.views`: each scenario over only the evidence that can touch it),
-  checking both give the same views;
-(b) a backtest-like loop: 100,000 dated items matched with `Rules.match_text`, then every
-    scenario scored once a day over their span with the pure model (no store): its score,
-    surges, convergence and alert state carried from the day before.
+(a) every scenario's view (level, changes, surges, alert) at a fixed `now`:
+    - the reference (`evidence.gather_scored`, then `evidence.views`: `scoring.view` of each
+      scenario), once, as the baseline and the check;
+    - the ledger (`evidence.ledger_views`): its first, cold read of the store, then a refresh
+      after a poll added entries (it reads only those), and the explanations a reader opens;
+      checked against the reference and against a ledger read afresh;
+(b) a backtest: 100,000 dated items matched with `Rules.match_text`, then every scenario
+    scored once a day over their span through the ledger (score, surges, convergence, alert
+    state carried from the day before), checked against `scoring.score` on sampled days.
 
-Run: .venv/bin/python bench/scoring.py [--quick] [--profile] [--strict]
+Run: .venv/bin/python bench/scoring.py [--quick] [--profile] [--all-paths] [--strict]
 """
 
 from __future__ import annotations

@@ -15,14 +15,19 @@ count at a moment `T` are, for each source, its latest *version-first* hit up to
 
 So the version-first hits are found once, sorted by (story, source, time), and each moment
 takes the last of each (story, source) run up to `T`: one pass of array operations. A story
-cut by the horizon (some hits older than ten half-lives, some not) may have its copy stand
-in for an original that no longer counts, so those few stories are scored by the reference
-code, as are the stories whose reports an explanation shows.
+cut by the horizon (a wording's first hit older than ten half-lives, a later copy not) has
+the copy stand in for it, so those few stories are scored by the reference code, as are the
+stories whose reports an explanation shows.
 
-Numbers: decays are `0.5 ** (age / half_life)` with ages in exact microseconds, as the
-reference computes them, and a story's strength is the same product; the order of the factors
-can differ from the reference for stories of three or more sources, and sums are pairwise
-rather than exact, so levels agree to about 1e-12, far below the tenth of a point shown.
+Hits added to a prepared ledger (a refresh after a poll) do not make it sort everything
+again: the stories they touch move to a small ledger of their own, folded back in once they
+pass a tenth of the rows.
+
+Numbers: decays are `0.5 ** (age / half_life)` with ages in exact microseconds, and a story's
+strength is the same product taken in the same order (strongest first), so stories and their
+order are the reference's; only sums over stories are pairwise rather than exact, so levels
+agree to about 1e-12, far below the tenth of a point shown. Wording keys read from the store
+are kept as 62-bit hashes: only whether two reports of one story share a wording matters.
 """
 
 from __future__ import annotations
