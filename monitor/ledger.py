@@ -166,6 +166,7 @@ class Ledger:
         """Their clusters, left out of this ledger's own tracks."""
         self._stale: dict[tuple[int, str | None], npt.NDArray[np.bool_]] = {}
         self._upto: dict[tuple[int, str | None, int], I64] = {}
+        self._finals: dict[tuple[int, str | None, float], I64] = {}
         self._counted = np.zeros(0, bool)
         """Rows not marked false (as of the last `_prepare`)."""
         self._wcache: dict[tuple[int, str, float | None, str | None], float] = {}
@@ -302,7 +303,7 @@ class Ledger:
             setattr(sub, name, getattr(self, name)[rows])
         sub._pending = []
         sub._tracks = None
-        sub._cache, sub._orders, sub._upto, sub._stale = {}, {}, {}, {}
+        sub._cache, sub._orders, sub._upto, sub._stale, sub._finals = {}, {}, {}, {}, {}
         sub._recent = None
         sub._touched = np.zeros(0, np.int64)
         return sub
@@ -369,6 +370,7 @@ class Ledger:
         self._cache.clear()
         self._upto.clear()
         self._orders.clear()
+        self._finals.clear()
         self._recent, self._touched = None, np.zeros(0, np.int64)
         self._stale.clear()
         counted = self._counted = ~self._false_mask()
@@ -452,8 +454,12 @@ class Ledger:
         cutoff = to_us(cutoff_dt)
         # The last of each (cluster, source) run up to `at`, then only those inside the
         # horizon: a run's last hit before it means the whole run is.
-        if at >= t.newest:
-            last = t.final
+        # Each story's reports strongest first (then by entry), as the reference multiplies
+        # them: the order of two reports' strengths does not change with the moment.
+        order = self._strongest_first(key, t, half_life)
+        ordered = at >= t.newest
+        if ordered:  # after the latest hit: every run's last, kept in strength order
+            last = self._final_by_strength(key, t, half_life, order)
         else:  # the same for every half-life: kept for the moment
             found = self._upto.get((*key, at))
             if found is None:
@@ -477,12 +483,10 @@ class Ledger:
         edge = np.unique(t.cluster[cut]) if len(cut) else None
         if edge is not None:
             last = last[~np.isin(t.cluster[last], edge)]
-        # Each story's reports strongest first (then by entry), as the reference multiplies
-        # them: the order of two reports' strengths does not change with the moment.
-        chosen = np.zeros(len(t.when), bool)
-        chosen[last] = True
-        order = self._strongest_first(key, t, half_life)
-        last = order[chosen[order]]
+        if not ordered:
+            chosen = np.zeros(len(t.when), bool)
+            chosen[last] = True
+            last = order[chosen[order]]
         age = (at - t.when[last]) / 1e6
         strength = t.rel[last] * np.power(0.5, age / half_life)
         cl = t.cluster[last]
@@ -518,6 +522,15 @@ class Ledger:
             rank = np.log2(t.rel) + (t.when - (t.when.min() if len(t.when) else 0)) / 1e6 \
                 / half_life
             found = self._orders[(*key, half_life)] = np.lexsort((t.entry, -rank, t.cluster))
+        return found
+
+    def _final_by_strength(self, key: tuple[int, str | None], t: _Track, half_life: float,
+                           order: I64) -> I64:
+        found = self._finals.get((*key, half_life))
+        if found is None:
+            chosen = np.zeros(len(t.when), bool)
+            chosen[t.final] = True
+            found = self._finals[(*key, half_life)] = order[chosen[order]]
         return found
 
     def _story_hits(self, t: _Track, cluster: int, at: int, cutoff: int
@@ -694,6 +707,7 @@ class StoryTable(Sequence[Story]):
         self._part_of = np.zeros(0, np.int64)
         self._latest = np.zeros(0, np.int64)
         self._tracks = [p.track for p in parts]
+        self._seen: list[int] | None = None
         self._built: dict[int, Story] = {}
 
     def _table(self) -> tuple[I64, I64, F64, F64, F64]:
@@ -715,7 +729,10 @@ class StoryTable(Sequence[Story]):
                 evidence = strength = weight = np.zeros(0)
             # Sorted as the reference sorts: evidence in size, then indicator id, cluster.
             rank = np.argsort(np.argsort(np.array(ids, dtype=object), kind="stable"))
-            order = np.lexsort((cluster, rank[code] if len(code) else code, -np.abs(evidence)))
+            # Indicator rank and cluster in one key (cluster ids are entry keys, far below
+            # 2**40): two sort keys instead of three.
+            ties = (rank[code] << 40) + cluster if len(code) else code
+            order = np.lexsort((ties, -np.abs(evidence)))
             self._order = (code[order], cluster[order], evidence[order], strength[order],
                            weight[order])
             self._part_of = part_of[order]
@@ -810,9 +827,18 @@ class StoryTable(Sequence[Story]):
         # bincount adds in story order from 0.0, as a loop over the stories would.
         code = self._table()[0]
         sums = np.bincount(code, weights=values, minlength=len(self.ledger._ind_ids))
-        _, first = np.unique(code, return_index=True)
         ids = self.ledger._ind_ids
-        return {ids[c]: float(sums[c]) for c in code[np.sort(first)].tolist()}
+        return {ids[c]: float(sums[c]) for c in self._first_seen()}
+
+    def _first_seen(self) -> list[int]:
+        """The indicators of the stories, in the order they first appear (a few dozen at
+        most: one pass each beats sorting the stories)."""
+        if self._seen is None:
+            code = self._table()[0]
+            present = np.flatnonzero(np.bincount(code, minlength=len(self.ledger._ind_ids)))
+            first = [int(np.argmax(code == c)) for c in present.tolist()]
+            self._seen = [c for _, c in sorted(zip(first, present.tolist(), strict=True))]
+        return self._seen
 
     def by_indicator(self) -> dict[str, tuple[float, float, int]]:
         """`Score.by_indicator` without building the stories."""
