@@ -1,74 +1,182 @@
-"""The live dashboard's costs over a large store: what an attached dashboard pays every tick to
-learn whether anything changed (`Store.change_marker`), against what one re-scoring costs
-(`board_from`, every scenario's view) and against `Store.counts()` as a baseline query.
+"""The dashboard benchmark: how long the real Textual app takes to draw its first screen over a
+large store, what a refresh costs, and how much memory it holds.
 
-It builds, untimed, the same seeded SQLite store as bench/scoring.py (about 1,000,000 hits
-over 300,000 entries by default), then times each step several times and keeps the best.
-The ratio says how much cheaper a check is than scoring on every tick would be.
+It builds, untimed, a seeded SQLite store of 200,000 entries and about 1,000,000 hits over the
+180 days up to the present (bench/scoring.py's generator, shipped indicators.yaml), then in a
+child process (so that its memory is the app's alone) it runs `MonitorApp` headless with
+`App.run_test()` and times:
 
-Run: .venv/bin/python bench/dashboard.py [--quick] [--entries N] [--hits N] [--repeat N]
+- the first screen: from creating the app until the scenarios table holds every scenario;
+- a refresh: from pressing `r` until the new scores are in the table (best and median of
+  several), with no new hits, and once after a poll added entries;
+- peak resident memory of the child (`resource.getrusage`).
+
+The baseline, in this process: what each refresh cost before the ledger (`gather_scored`,
+then `evidence.views`: every hit read and every story scored again).
+
+Run: .venv/bin/python bench/dashboard.py [--quick] [--strict]
 """
 
 from __future__ import annotations
 
 import argparse
+import asyncio
+import json
 import platform
+import resource
+import statistics
+import subprocess
+import sys
 import tempfile
 import time
-from collections.abc import Callable
+from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
-from scoring import build_store
+import scoring as scoring_bench  # bench/scoring.py: the store generator
 
+from monitor import evidence
 from monitor.rules import load
-from monitor.tui.board import board_from
+from monitor.store import Store
 
 ROOT = Path(__file__).resolve().parents[1]
+TARGET_FIRST_S = 1.5
+TARGET_REFRESH_S = 0.1
+TARGET_RSS_MB = 300.0
 
 
-def best(fn: Callable[[], object], repeat: int) -> float:
-    times = []
-    for _ in range(repeat):
+def child(url: str, refreshes: int, poll: int, seed: int) -> dict[str, Any]:
+    """Run the app over `url`; the figures as a dict (run in a fresh process)."""
+    from textual.widgets import DataTable
+
+    from monitor.tui.app import MonitorApp
+
+    rules = load(ROOT / "indicators.yaml", examples=False).rules
+    scenarios = len(rules.config.scenarios)
+    out: dict[str, Any] = {}
+
+    async def until(predicate: Any, pilot: Any, limit: float = 600.0) -> None:
         started = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - started)
-    return min(times)
+        while not predicate():
+            if time.perf_counter() - started > limit:
+                raise TimeoutError("the dashboard did not fill its table")
+            await pilot.pause(0.002)
+
+    async def drive() -> None:
+        started = time.perf_counter()
+        app = MonitorApp(url, ROOT / "indicators.yaml")
+        async with app.run_test(size=(160, 40)) as pilot:
+            table = app.query_one("#scenarios", DataTable)
+            await until(lambda: app.board is not None and table.row_count == scenarios, pilot)
+            out["first"] = time.perf_counter() - started
+            times = []
+            for _ in range(refreshes):
+                board = app.board
+                began = time.perf_counter()
+                await pilot.press("r")
+                await until(lambda b=board: app.board is not b, pilot)  # type: ignore[misc]
+                times.append(time.perf_counter() - began)
+            out["refreshes"] = times
+            with Store.open(url) as store:
+                out["poll hits"] = scoring_bench.new_poll(
+                    store, rules, datetime.now(UTC), poll, seed)
+            board = app.board
+            began = time.perf_counter()
+            await pilot.press("r")
+            await until(lambda: app.board is not board, pilot)
+            out["after poll"] = time.perf_counter() - began
+            assert app.board is not None
+            out["levels"] = {sid: round(v.score.level, 1) for sid, v in app.board.views.items()}
+
+    asyncio.run(drive())
+    out["max_rss_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    return out
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--entries", type=int, default=300_000)
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--entries", type=int, default=200_000)
     parser.add_argument("--hits", type=int, default=1_000_000)
     parser.add_argument("--days", type=int, default=180)
+    parser.add_argument("--refreshes", type=int, default=5)
+    parser.add_argument("--poll", type=int, default=1000,
+                        help="entries a poll adds before the last refresh")
     parser.add_argument("--seed", type=int, default=1)
-    parser.add_argument("--repeat", type=int, default=5, help="timed runs of each check")
-    parser.add_argument("--quick", action="store_true",
-                        help="30,000 entries and 100,000 hits")
+    parser.add_argument("--quick", action="store_true", help="20,000 entries, 100,000 hits")
+    parser.add_argument("--no-baseline", action="store_true",
+                        help="skip the slow baseline (about a minute at full size)")
+    parser.add_argument("--strict", action="store_true", help="exit 1 when a target fails")
+    parser.add_argument("--child", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
+    if args.child:
+        print(json.dumps(child(args.child, args.refreshes, args.poll, args.seed)))
+        return 0
     if args.quick:
-        args.entries, args.hits = 30_000, 100_000
+        args.entries, args.hits = 20_000, 100_000
 
     print(f"python {platform.python_version()} on {platform.machine()}, "
           f"{platform.system()} {platform.release()}")
     rules = load(ROOT / "indicators.yaml", examples=False).rules
+    config = rules.config
+    # The store ends now, so the app scores it live (alert history, the current time).
+    now = datetime.now(UTC).replace(microsecond=0)
+    scoring_bench.NOW = now
     with tempfile.TemporaryDirectory(prefix="monitor-bench-") as tmp:
-        store, work = build_store(f"sqlite:///{Path(tmp) / 'bench.db'}", rules, args.entries,
-                                  args.hits, args.days, args.seed)
-        print(f"setup (untimed): {work.entries:,} entries, {work.hits:,} hits; built in "
-              f"{work.setup_s:.1f} s\n")
-        with store:
-            marker = best(store.change_marker, args.repeat)
-            counts = best(store.counts, args.repeat)
-            board = best(lambda: board_from(store, rules.config), max(1, args.repeat // 5))
-    print(f"{'step':<42} {'seconds':>9} {'vs marker':>10}")
-    for name, seconds in [("Store.change_marker (each attached tick)", marker),
-                          ("Store.counts (baseline query)", counts),
-                          ("board_from (one re-scoring)", board)]:
-        print(f"{name:<42} {seconds:>9.4f} {seconds / marker:>9.1f}x")
-    print(f"\nAt a 2 s tick the check keeps {marker / 2:.2%} of a core busy; re-scoring every "
-          f"tick would need {board / 2:.0%}.")
-    return 0
+        url = f"sqlite:///{Path(tmp) / 'dashboard.db'}"
+        store, work = scoring_bench.build_store(url, rules, args.entries, args.hits, args.days,
+                                                args.seed)
+        print(f"setup (untimed): {work.entries:,} entries in {work.clusters:,} stories, "
+              f"{work.hits:,} hits over {args.days} days; built in {work.setup_s:.1f} s")
+        baseline = None
+        if not args.no_baseline:
+            with store:
+                started = time.perf_counter()
+                got = evidence.gather_scored(store, config, now)
+                evidence.views(config, got, store.last_alerts())
+                baseline = time.perf_counter() - started
+                del got
+        else:
+            store.close()
+        run = subprocess.run(
+            [sys.executable, __file__, "--child", url, "--refreshes", str(args.refreshes),
+             "--poll", str(args.poll), "--seed", str(args.seed)],
+            capture_output=True, text=True, check=False)
+        if run.returncode != 0:
+            print(run.stdout, run.stderr, file=sys.stderr)
+            return 1
+        got_child = json.loads(run.stdout.strip().splitlines()[-1])
+
+    first = got_child["first"]
+    refreshes = got_child["refreshes"]
+    best, median = min(refreshes), statistics.median(refreshes)
+    after_poll = got_child["after poll"]
+    rss = got_child["max_rss_mb"]
+    print(f"\nthe dashboard (MonitorApp, headless run_test, 160x40), {work.hits:,} hits "
+          "(wall seconds)")
+    print(f"    {'first screen':<36}{first:8.3f}")
+    print(f"    {'refresh, best of ' + str(len(refreshes)):<36}{best:8.3f}")
+    print(f"    {'refresh, median':<36}{median:8.3f}   "
+          f"(all: {', '.join(f'{t:.3f}' for t in refreshes)})")
+    polled = f"refresh after a poll of {got_child['poll hits']:,} hits"
+    print(f"    {polled:<36}{after_poll:8.3f}")
+    print(f"    {'peak resident memory (MB)':<36}{rss:8.1f}")
+    if baseline is not None:
+        print(f"  baseline, a refresh before the ledger (gather_scored + views): {baseline:.2f} s;"
+              f" first screen {baseline / first:.0f}x, refresh {baseline / median:.0f}x faster")
+    print("  levels: " + ", ".join(f"{k} {v}" for k, v in got_child["levels"].items()))
+    checks = [
+        (f"first screen < {TARGET_FIRST_S} s", first < TARGET_FIRST_S, f"{first:.2f} s"),
+        (f"refresh (median) < {TARGET_REFRESH_S * 1000:.0f} ms", median < TARGET_REFRESH_S,
+         f"{median * 1000:.0f} ms"),
+        (f"refresh after a poll < {TARGET_REFRESH_S * 1000:.0f} ms",
+         after_poll < TARGET_REFRESH_S, f"{after_poll * 1000:.0f} ms"),
+        (f"memory < {TARGET_RSS_MB:.0f} MB", rss < TARGET_RSS_MB, f"{rss:.0f} MB"),
+    ]
+    print()
+    for name, ok, shown in checks:
+        print(f"  {name:<40}{shown:>10}  {'PASS' if ok else 'FAIL'}")
+    return 1 if args.strict and not all(ok for _, ok, _ in checks) else 0
 
 
 if __name__ == "__main__":
-    raise SystemExit(main())
+    sys.exit(main())

@@ -4,7 +4,9 @@ with a moving `now`. Pure: entries, rules and dates in; a timeline out.
 This is how an analyst tries a new scenario before trusting it: would it have warned before
 the Wagner mutiny? Items are matched with the rules, grouped into stories the way the poller
 groups them (near-duplicate keys from another source within three days), and each scenario
-is scored at every step exactly as `monitor scores` would have scored it then.
+is scored at every step exactly as `monitor scores` would have scored it then (through a
+`ledger.Ledger`, which gives what `scoring.score` gives without rescoring every story in
+Python at every step).
 """
 
 from __future__ import annotations
@@ -14,9 +16,10 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from monitor.clusters import bands, near, simhash
+from monitor.ledger import ledger_of
 from monitor.model import Entry
 from monitor.rules import Rules
-from monitor.scoring import Evidence, alert_state, converged, score, settings_for
+from monitor.scoring import Evidence, alert_state, settings_for
 from monitor.text import word_string
 
 CLUSTER_WINDOW = timedelta(days=3)
@@ -105,17 +108,21 @@ def run(entries: Sequence[Entry], rules: Rules, start: datetime | None = None,
     start = start or min(times)
     end = end or max(times)
     steps = steps_between(start, end, step)
-    timeline: dict[str, tuple[Point, ...]] = {}
-    for scenario in config.scenarios:
-        alert_at = scenario.alert if scenario.alert is not None else config.defaults.alert
-        points = []
-        on = False
-        for at in steps:
-            result = score(scenario.id, evidence, config, at, settings)
-            on = alert_state(on, result.level, alert_at, settings.hysteresis,
-                             converged(scenario.id, config, result, at))
-            points.append(Point(at, result.level, on))
-        timeline[scenario.id] = tuple(points)
+    # The ledger scores every scenario at each step as `scoring.score` would, without
+    # rebuilding every story in Python at every step.
+    ledger = ledger_of(config, evidence)
+    points: dict[str, list[Point]] = {s.id: [] for s in config.scenarios}
+    on = dict.fromkeys(points, False)
+    for at in steps:
+        for scenario in config.scenarios:
+            alert_at = scenario.alert if scenario.alert is not None else config.defaults.alert
+            result = ledger.score(scenario.id, at)
+            on[scenario.id] = alert_state(on[scenario.id], result.level, alert_at,
+                                          settings.hysteresis,
+                                          ledger.converged(scenario.id, result, at))
+            points[scenario.id].append(Point(at, result.level, on[scenario.id]))
+        ledger.forget()
+    timeline = {sid: tuple(p) for sid, p in points.items()}
     return Timeline(tuple(steps), timeline, len(entries), undated, len(evidence))
 
 

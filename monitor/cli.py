@@ -456,19 +456,19 @@ def _gathered(args: argparse.Namespace) -> tuple[Any, Any]:
 
 
 def cmd_scores(args: argparse.Namespace, out: TextIO) -> int:
-    from monitor.evidence import gather_scored, snapshot_rows, views
+    from monitor.evidence import ledger_views, snapshot_rows
 
     rules, store = _prepare(args)
     config = rules.config
     live = args.at is None
     try:
-        got = gather_scored(store, config, args.at or _now())
+        at = args.at or _now()
         # Live scores continue the stored history: an alert stays on until the level falls
         # below its hysteresis band, and this reading becomes part of the history. A score
         # --at a past moment is a what-if and is neither fed by nor written to the history.
-        shown = views(config, got, store.last_alerts() if live else None)
+        shown = ledger_views(store, config, at, store.last_alerts() if live else None)
         if live:
-            store.save_snapshots(snapshot_rows(shown), got.now)
+            store.save_snapshots(snapshot_rows(shown), at)
     finally:
         store.close()
     rows: list[dict[str, Any]] = []
@@ -476,7 +476,7 @@ def cmd_scores(args: argparse.Namespace, out: TextIO) -> int:
         v = shown[scenario.id]
         level = _tenths(v.score.level)
         rows.append({
-            "scenario": scenario.id, "title": scenario.title, "at": got.now.isoformat(),
+            "scenario": scenario.id, "title": scenario.title, "at": at.isoformat(),
             "level": level,
             # Changes between the levels as shown, so 24 h ago is exactly level - change.
             "change_24h": round(level - _tenths(v.score.level - v.change_24h), 1),
@@ -491,7 +491,7 @@ def cmd_scores(args: argparse.Namespace, out: TextIO) -> int:
         for row in rows:
             out.write(json.dumps(row, ensure_ascii=False) + "\n")
         return 0
-    out.write(f"scores at {_stamp(got.now)}\n")
+    out.write(f"scores at {_stamp(at)}\n")
     width = max([len(r["scenario"]) for r in rows] + [8])
     out.write(f"{'scenario':<{width}}  level     24h      7d  alert  surge  top indicators\n")
     for r in rows:
@@ -505,11 +505,16 @@ def cmd_scores(args: argparse.Namespace, out: TextIO) -> int:
 
 def _top(score: Any) -> list[dict[str, Any]]:
     """Indicators by the size of their evidence, with their points as `explain` shows them."""
+    from monitor.ledger import StoryTable
     from monitor.scoring import round_points
 
     points: dict[str, float] = {}
-    for story, p in zip(score.stories, round_points(score.stories, score.level), strict=True):
-        points[story.indicator] = points.get(story.indicator, 0.0) + p
+    if isinstance(score.stories, StoryTable):  # the same sums without building the stories
+        points = score.stories.indicator_points()
+    else:
+        for story, p in zip(score.stories, round_points(score.stories, score.level),
+                            strict=True):
+            points[story.indicator] = points.get(story.indicator, 0.0) + p
     by = score.by_indicator()
     ranked = sorted(by, key=lambda i: (-abs(by[i][0]), i))
     return [{"indicator": i, "points": round(points[i], 1), "stories": by[i][2]}

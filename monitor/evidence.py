@@ -16,10 +16,11 @@ from typing import TYPE_CHECKING, Protocol
 
 from monitor import scoring
 from monitor.indicators import Config
+from monitor.ledger import Ledger
 from monitor.text import word_string
 
 if TYPE_CHECKING:
-    from monitor.store import ScoredHit, StoredEntry, StoredHit
+    from monitor.store import ScoredHit, ScoringRows, StoredEntry, StoredHit
 
 CHANGE_SPAN = timedelta(days=7)
 """The longest look back of a scenario view (its 7-day change)."""
@@ -159,3 +160,58 @@ def snapshot_rows(shown: Mapping[str, scoring.ScenarioView]
                   ) -> list[tuple[str, float, float, bool]]:
     """(scenario, level, evidence, alert) of each view, as `Store.save_snapshots` takes them."""
     return [(sid, v.score.level, v.score.evidence, v.alert) for sid, v in shown.items()]
+
+
+# --- the ledger: columns of hits kept between refreshes --------------------------------------
+
+
+class RowSource(Protocol):
+    """What `LiveLedger` reads (monitor.store.Store fits)."""
+
+    def scoring_rows(self, since: datetime, after_hit: int = 0) -> ScoringRows: ...
+
+    def hit_marks(self, after_hit: int = 0) -> tuple[int, int, int]: ...
+
+    def false_hits(self) -> frozenset[tuple[int, str]]: ...
+
+
+class LiveLedger:
+    """A `ledger.Ledger` of one store under one set of rules, kept between refreshes: the
+    first refresh reads every hit that can count, later ones only the hits added since (by
+    hit id), and the verdicts. Anything else that changed the hits (re-matching, deletions)
+    shows in their count, and the ledger is read again from scratch."""
+
+    def __init__(self, config: Config) -> None:
+        self.config = config
+        self.ledger: Ledger | None = None
+        self._since: datetime | None = None
+        self._last_hit = 0
+        self._count = 0
+
+    def refresh(self, store: RowSource, now: datetime) -> Ledger:
+        oldest = since(self.config, now)
+        count, _, newer = store.hit_marks(self._last_hit)
+        rebuild = (self.ledger is None or self._since is None or oldest < self._since
+                   or self._count + newer != count)
+        if rebuild:
+            self.ledger = Ledger(self.config)
+            self._since, self._last_hit, self._count = oldest, 0, 0
+        assert self.ledger is not None and self._since is not None
+        if rebuild or newer:
+            rows = store.scoring_rows(self._since, self._last_hit)
+            self.ledger.add_rows(rows.entries, rows.grouped, rows.valued, word_string)
+            # Hits added between the count and the read make the next count disagree: a
+            # rebuild then, never a hit missed.
+            self._last_hit, self._count = rows.last_hit, count
+        self.ledger.set_false(store.false_hits())
+        return self.ledger
+
+
+def ledger_views(store: RowSource, config: Config, now: datetime,
+                 was_alert: Mapping[str, bool] | None = None,
+                 live: LiveLedger | None = None) -> dict[str, scoring.ScenarioView]:
+    """Every scenario's view at `now` read through a ledger (`live`, kept by the caller
+    between refreshes, or a fresh one): the views `views(config, gather(...))` gives."""
+    with _no_cyclic_gc():
+        ledger = (live or LiveLedger(config)).refresh(store, now)
+        return ledger.views(now, was_alert)

@@ -31,6 +31,7 @@ from collections import defaultdict
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from typing import cast
 
 from monitor.indicators import Config, Indicator
 
@@ -108,11 +109,15 @@ class Score:
     scenario: str
     level: float
     evidence: float
-    stories: tuple[Story, ...] = ()
-    """Every story with non-zero evidence, largest absolute evidence first."""
+    stories: Sequence[Story] = ()
+    """Every story with non-zero evidence, largest absolute evidence first (a tuple, or a
+    `ledger.StoryTable` that builds each story when it is read)."""
 
     def by_indicator(self) -> dict[str, tuple[float, float, int]]:
         """Indicator -> (evidence, points, stories)."""
+        fast = getattr(self.stories, "by_indicator", None)
+        if fast is not None:
+            return cast(dict[str, tuple[float, float, int]], fast())
         out: dict[str, tuple[float, float, int]] = {}
         for s in self.stories:
             e, p, n = out.get(s.indicator, (0.0, 0.0, 0))
@@ -365,6 +370,9 @@ def view(scenario: str, evidence: Sequence[Evidence], config: Config, now: datet
 def round_points(stories: Sequence[Story], level: float, places: int = 1) -> list[float]:
     """The stories' points rounded so that the rounded numbers add up to the rounded level
     (largest remainders get the spare units)."""
+    fast = getattr(stories, "round_points", None)
+    if fast is not None:  # a ledger.StoryTable: the same numbers without building stories
+        return cast(list[float], fast(places))
     unit = 10 ** places
     target = round(level * unit)
     raw = [s.points * unit for s in stories]

@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from monitor.errors import ConfigError
+from monitor.evidence import LiveLedger
 from monitor.poll import Poller, PollReport, rematch
 from monitor.rules import Rules, load
 from monitor.scoring import ScenarioView
@@ -103,6 +104,8 @@ class Watch:
         self.on_crossing = on_crossing
         self._seen_mtime = _mtime(indicators)
         self._scored_at: float | None = None
+        self._ledger: LiveLedger | None = None
+        """Hits read so far, kept between readings: each reads only what was added since."""
 
     @property
     def rules(self) -> Rules:
@@ -146,12 +149,14 @@ class Watch:
         return reading
 
     def score_and_record(self) -> Reading:
-        from monitor.evidence import gather_scored, snapshot_rows, views
+        from monitor.evidence import LiveLedger, ledger_views, snapshot_rows
 
         config = self.rules.config
         at = self.clock()
         was = self.store.last_alerts()
-        shown = views(config, gather_scored(self.store, config, at), was)
+        if self._ledger is None or self._ledger.config is not config:  # new rules: read anew
+            self._ledger = LiveLedger(config)
+        shown = ledger_views(self.store, config, at, was, self._ledger)
         self.store.save_snapshots(snapshot_rows(shown), at)
         crossings = [Crossing(sid, v.alert, v.score.level, at) for sid, v in shown.items()
                      if v.alert != was.get(sid, False)]

@@ -4,13 +4,15 @@ and tests read its output without a terminal."""
 
 from __future__ import annotations
 
+import threading
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from monitor.evidence import gather_scored, views
+from monitor.evidence import LiveLedger, ledger_views
 from monitor.indicators import Config
+from monitor.ledger import StoryTable
 from monitor.scoring import ScenarioView, Score, round_points
 
 if TYPE_CHECKING:
@@ -35,22 +37,55 @@ def load_board(store_url: str | None, indicators_path: Path | str,
 
     A live board continues the stored alert history (hysteresis), as `monitor scores` does; a
     board at a fixed moment is a what-if and starts from no alerts. It writes nothing."""
-    from monitor.rules import load
     from monitor.store import Store
 
-    config = load(indicators_path, examples=False).rules.config
-    store = Store.open(store_url)
-    try:
-        return board_from(store, config, now)
-    finally:
-        store.close()
+    with _kept_lock:
+        config, live = _kept(store_url, Path(indicators_path))
+        store = Store.open(store_url)
+        try:
+            return _scored(store, config, live, now)
+        finally:
+            store.close()
 
 
 def board_from(store: Store, config: Config, now: datetime | None = None) -> Board:
-    """Every scenario scored under `config` from an open store, as `load_board` does."""
+    """Every scenario scored under `config` from an open store, as `load_board` does; the
+    ledger of this store under this config is kept between calls, as there."""
+    with _kept_lock:
+        kept = _ledgers.get(store.url)
+        if kept is None or kept[0] is not config:
+            kept = _ledgers[store.url] = (config, LiveLedger(config))
+        return _scored(store, config, kept[1], now)
+
+
+def _scored(store: Store, config: Config, live: LiveLedger, now: datetime | None) -> Board:
     at = now or datetime.now(UTC)
-    got = gather_scored(store, config, at)
-    return Board(at, config, views(config, got, store.last_alerts() if now is None else None))
+    shown = ledger_views(store, config, at, store.last_alerts() if now is None else None, live)
+    return Board(at, config, shown)
+
+
+# One store and rules file's ledger, kept between refreshes: a refresh reads only the hits
+# added since the last one (the rules are read again when their file changes).
+_kept_lock = threading.Lock()
+_kept_key: tuple[str | None, Path, float, int] | None = None
+_kept_value: tuple[Config, LiveLedger] | None = None
+# The same for `board_from`, by store url: the config an engine scores with, and its ledger.
+_ledgers: dict[str, tuple[Config, LiveLedger]] = {}
+
+
+def _kept(store_url: str | None, path: Path) -> tuple[Config, LiveLedger]:
+    from monitor.rules import load
+
+    global _kept_key, _kept_value
+    try:
+        stat = path.stat()
+        key = (store_url, path.resolve(), stat.st_mtime, stat.st_size)
+    except OSError:
+        key = None
+    if key is None or key != _kept_key or _kept_value is None:
+        config = load(path, examples=False).rules.config
+        _kept_key, _kept_value = key, (config, LiveLedger(config))
+    return _kept_value
 
 
 def tenths(x: float) -> float:
@@ -82,9 +117,13 @@ def arrow(change: float) -> str:
 
 def top_indicator(score: Score) -> tuple[str, float] | None:
     """The indicator with the largest evidence, with its points as the detail shows them."""
-    points: dict[str, float] = {}
-    for story, p in zip(score.stories, round_points(score.stories, score.level), strict=True):
-        points[story.indicator] = points.get(story.indicator, 0.0) + p
+    stories = score.stories
+    if isinstance(stories, StoryTable):  # a ledger's: the same sums without building stories
+        points = stories.indicator_points()
+    else:
+        points = {}
+        for story, p in zip(stories, round_points(stories, score.level), strict=True):
+            points[story.indicator] = points.get(story.indicator, 0.0) + p
     by = score.by_indicator()
     if not by:
         return None

@@ -1,0 +1,246 @@
+"""The ledger scores as the reference model does: the same levels, changes, surges, alerts and
+stories as `scoring.view` over random stores (copies, several sources, conditions, false
+hits, stories cut by the horizon), and a live ledger over a real store follows new hits,
+verdicts and re-matching."""
+
+from __future__ import annotations
+
+import math
+import random
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from monitor import evidence, scoring
+from monitor.evidence import LiveLedger, ledger_views
+from monitor.indicators import Config
+from monitor.ledger import ledger_of
+from monitor.model import Entry, Hit
+from monitor.rules import load
+from monitor.scoring import Evidence, ScenarioView
+from monitor.store import Polled, Store
+from monitor.tui.board import top_indicator
+
+ROOT = Path(__file__).resolve().parents[1]
+CONFIG = load(ROOT / "indicators.yaml", examples=False).rules.config
+START = datetime(2025, 1, 1, tzinfo=UTC)
+
+
+def random_evidence(rng: random.Random, config: Config, stories: int, days: int
+                    ) -> tuple[list[Evidence], frozenset[tuple[int, str]]]:
+    """Stories of 1-6 reports from random feeds within three days, a third of the later
+    reports copies of the first wording, some at the very same moment; key-rate hits with
+    values and labels; a few hits marked false."""
+    feeds = [f.id for f in config.feeds]
+    indicators = [i.id for i in config.indicators]
+    out: list[Evidence] = []
+    entry = 0
+    for cluster in range(stories):
+        base = START + timedelta(seconds=rng.uniform(0, days * 86400))
+        fired = rng.sample(indicators, rng.choice((1, 1, 2, 3)))
+        if rng.random() < 0.2:
+            fired.append("key-rate-change")
+        first = f"story {cluster} first wording"
+        for n in range(rng.choice((1, 1, 2, 3, 4, 6))):
+            entry += 1
+            when = base if n == 0 or rng.random() < 0.1 else \
+                base + timedelta(seconds=rng.uniform(0, 3 * 86400))
+            version = first if n and rng.random() < 0.35 else f"story {cluster} report {n}"
+            for ind in dict.fromkeys(fired):
+                value, label = None, None
+                if ind == "key-rate-change":
+                    value = rng.choice((None, 7.5, 16.0, 21.0, 23.0))
+                    label = rng.choice((None, "hike", "hold", "cut"))
+                out.append(Evidence(entry, ind, rng.choice(feeds), cluster, when, version,
+                                    value, label, f"title {entry}"))
+    false = frozenset((ev.entry, ev.indicator) for ev in rng.sample(out, len(out) // 20))
+    return out, false
+
+
+def reference_views(config: Config, evs: list[Evidence], now: datetime,
+                    false: frozenset[tuple[int, str]]) -> dict[str, ScenarioView]:
+    got = evidence.Gathered(now, tuple(evs), false)
+    return evidence.views(config, got)
+
+
+def assert_same_views(ref: dict[str, ScenarioView], fast: dict[str, ScenarioView]) -> None:
+    assert list(ref) == list(fast)
+    for sid, a in ref.items():
+        b = fast[sid]
+        assert math.isclose(a.score.level, b.score.level, abs_tol=1e-9), sid
+        assert math.isclose(a.score.evidence, b.score.evidence, rel_tol=1e-12, abs_tol=1e-12)
+        assert math.isclose(a.change_24h, b.change_24h, abs_tol=1e-9), sid
+        assert math.isclose(a.change_7d, b.change_7d, abs_tol=1e-9), sid
+        assert (a.surges, a.alert, a.converged) == (b.surges, b.alert, b.converged), sid
+        assert len(a.score.stories) == len(b.score.stories), sid
+        for x, y in zip(a.score.stories, b.score.stories, strict=True):
+            assert (x.indicator, x.cluster, x.weight, x.reports, x.copies) == \
+                (y.indicator, y.cluster, y.weight, y.reports, y.copies), sid
+            assert math.isclose(x.strength, y.strength, rel_tol=1e-12), sid
+            assert math.isclose(x.points, y.points, rel_tol=1e-9, abs_tol=1e-12), sid
+        assert scoring.round_points(a.score.stories, a.score.level) == \
+            scoring.round_points(b.score.stories, b.score.level), sid
+        assert top_indicator(a.score) == top_indicator(b.score), sid
+        by_a, by_b = a.score.by_indicator(), b.score.by_indicator()
+        assert by_a.keys() == by_b.keys()
+        for ind, (e, p, n) in by_a.items():
+            assert math.isclose(e, by_b[ind][0], rel_tol=1e-9, abs_tol=1e-12)
+            assert math.isclose(p, by_b[ind][1], rel_tol=1e-9, abs_tol=1e-12)
+            assert n == by_b[ind][2]
+
+
+@settings(max_examples=25, deadline=None)
+@given(seed=st.integers(0, 2**32), offset=st.floats(0.0, 1.2))
+def test_the_ledger_gives_the_reference_views_on_random_stores(seed: int, offset: float) -> None:
+    rng = random.Random(seed)
+    days = 400  # longer than the longest horizon (30 d x 10): stories cut by it occur
+    evs, false = random_evidence(rng, CONFIG, 150, days)
+    # Moments inside the span (later hits are in the future) and after it.
+    now = START + timedelta(days=days * offset, seconds=rng.randrange(86400))
+    ledger = ledger_of(CONFIG, evs, false)
+    assert_same_views(reference_views(CONFIG, evs, now, false), ledger.views(now))
+
+
+@settings(max_examples=15, deadline=None)
+@given(seed=st.integers(0, 2**32), split=st.floats(0.5, 0.995))
+def test_hits_added_to_a_scored_ledger_give_the_views_of_all_of_them(seed: int, split: float
+                                                                     ) -> None:
+    # A few later hits go to a small ledger of the stories they touch, the rest stay put;
+    # many make the ledger prepare everything afresh. Either way: the views of all hits.
+    rng = random.Random(seed)
+    evs, false = random_evidence(rng, CONFIG, 300, 120)
+    evs.sort(key=lambda ev: ev.when)
+    cut = int(len(evs) * split)
+    now = START + timedelta(days=121)
+    ledger = ledger_of(CONFIG, evs[:cut], false)
+    ledger.views(now)
+    ledger.add_evidence(evs[cut:])
+    assert_same_views(reference_views(CONFIG, evs, now, false), ledger.views(now))
+    ledger.add_evidence([])
+    assert_same_views(reference_views(CONFIG, evs, now, false), ledger.views(now))
+
+
+def test_a_few_new_hits_are_scored_apart_from_the_prepared_ones() -> None:
+    rng = random.Random(11)
+    evs, false = random_evidence(rng, CONFIG, 300, 120)
+    evs.sort(key=lambda ev: ev.when)
+    now = START + timedelta(days=121)
+    ledger = ledger_of(CONFIG, evs[:-8], false)
+    ledger.views(now)
+    prepared = ledger._tracks
+    ledger.add_evidence(evs[-8:])
+    assert ledger._recent is not None and ledger._tracks is prepared
+    assert_same_views(reference_views(CONFIG, evs, now, false), ledger.views(now))
+
+
+def test_a_copy_stands_in_when_the_horizon_cuts_off_its_original() -> None:
+    # The original (day 0) is past the 10 half-lives of elite-fracture's 21 days at `now`,
+    # its later copy from another feed (day 2) is not: the copy counts, as in the reference.
+    config = CONFIG
+    original = Evidence(1, "elite-resignation", "meduza-en", 7, START, "same words", None,
+                        None, "a")
+    copy = Evidence(2, "elite-resignation", "the-bell", 7, START + timedelta(days=2),
+                    "same words", None, None, "b")
+    now = START + timedelta(days=211)
+    ledger = ledger_of(config, [original, copy])
+    ref = scoring.score("elite-fracture", [original, copy], config, now,
+                        scoring.settings_for(config))
+    fast = ledger.score("elite-fracture", now)
+    assert [r.entry for s in ref.stories for r in s.reports] == [2]
+    assert fast.level == ref.level
+    assert list(fast.stories) == list(ref.stories)
+
+
+def test_a_backtest_moment_ignores_later_hits() -> None:
+    rng = random.Random(5)
+    evs, _ = random_evidence(rng, CONFIG, 60, 30)
+    ledger = ledger_of(CONFIG, evs)
+    settings_ = scoring.settings_for(CONFIG)
+    for day in range(0, 35, 5):
+        at = START + timedelta(days=day)
+        for s in CONFIG.scenarios:
+            ref = scoring.score(s.id, evs, CONFIG, at, settings_)
+            got = ledger.score(s.id, at)
+            assert math.isclose(got.level, ref.level, abs_tol=1e-9)
+            assert ledger.converged(s.id, got, at) == scoring.converged(s.id, CONFIG, ref, at)
+            assert len(got.stories) == len(ref.stories)  # sorted: the same from the table
+            assert ledger.converged(s.id, got, at) == scoring.converged(s.id, CONFIG, ref, at)
+        ledger.forget()
+
+
+# --- a live ledger over a real store -------------------------------------------------------
+
+
+def ingest(store: Store, rng: random.Random, start: int, count: int, now: datetime) -> None:
+    feeds = [f.id for f in CONFIG.feeds]
+    indicators = [i.id for i in CONFIG.indicators]
+    for n in range(start, start + count):
+        source = rng.choice(feeds)
+        title = rng.choice(("Mutiny near Rostov", f"Key rate raised, report {n}",
+                            f"Governor resigns in region {n % 7}"))
+        entry = Entry(id=f"e{n}", title=title, summary=f"summary {n}", source=source,
+                      published=now - timedelta(days=rng.uniform(0, 60)))
+        fired = rng.sample(indicators, rng.choice((1, 2)))
+        hits = [Hit(i, ("x",), 21.0 if i == "key-rate-change" else None,
+                    "hike" if i == "key-rate-change" else None) for i in fired]
+        store.ingest(source, [entry], {entry.id: hits}, "fp", now, Polled(next_due_at=now))
+
+
+def test_a_live_ledger_follows_new_hits_verdicts_and_rematching(db_url: str) -> None:
+    now = datetime(2026, 3, 1, 12, tzinfo=UTC)
+    rng = random.Random(3)
+    with Store.open(db_url) as store:
+        store.sync_sources(CONFIG.feeds)
+        ingest(store, rng, 0, 60, now)
+        live = LiveLedger(CONFIG)
+
+        def check() -> tuple[dict[str, ScenarioView], dict[str, ScenarioView]]:
+            ref = evidence.views(CONFIG, evidence.gather_scored(store, CONFIG, now))
+            fast = ledger_views(store, CONFIG, now, live=live)
+            assert_same_views(ref, fast)
+            return ref, fast
+
+        before = check()
+        first = live.ledger
+        ingest(store, rng, 60, 30, now)
+        check()
+        assert live.ledger is first  # read only the hits added since
+        # Stories of the earlier views are still those of their moment (a dashboard's
+        # detail screen opened on the previous refresh builds them late).
+        assert_same_views(*before)
+        marked = store.hits_since(now - timedelta(days=90))[5]
+        store.mark_false(marked.entry_pk, marked.hit.indicator, "", "test", now)
+        check()
+        assert live.ledger is first
+        store.replace_hits([(marked.entry_pk, [Hit("mobilization", ("x",))])], "fp2")
+        check()
+        assert live.ledger is not first  # the hits changed in place: read again
+
+
+def test_store_times_reach_the_ledger_to_the_microsecond(db_url: str) -> None:
+    now = datetime(2026, 3, 1, 12, tzinfo=UTC)
+    when = datetime(2026, 2, 27, 18, 35, 13, 999544, tzinfo=UTC)
+    with Store.open(db_url) as store:
+        store.sync_sources(CONFIG.feeds)
+        entry = Entry(id="x", title="t", source="meduza-en", published=when)
+        store.ingest("meduza-en", [entry], {"x": [Hit("mobilization", ("x",))]}, "fp", now,
+                     Polled(next_due_at=now))
+        rows = store.scoring_rows(now - timedelta(days=30))
+    assert [e[3] for e in rows.entries] == \
+        [(when - datetime(1970, 1, 1, tzinfo=UTC)) // timedelta(microseconds=1)]
+
+
+@pytest.mark.parametrize("after", [0, 1])
+def test_scoring_rows_after_a_hit_id_holds_only_later_hits(tmp_path: Path, after: int) -> None:
+    now = datetime(2026, 3, 1, 12, tzinfo=UTC)
+    with Store.open(f"sqlite:///{tmp_path / 'm.db'}") as store:
+        store.sync_sources(CONFIG.feeds)
+        ingest(store, random.Random(1), 0, 2, now)
+        rows = store.scoring_rows(now - timedelta(days=90), after)
+        hits = sum(len(j.split()) for _, j in rows.grouped) + len(rows.valued)
+        total, top, newer = store.hit_marks(after)
+    assert rows.last_hit == top
+    assert hits == newer
