@@ -987,10 +987,9 @@ class Fetcher:
                 "Accept": _ACCEPT,
                 "Accept-Encoding": "gzip, deflate",
             },
-            # Requests in flight are bounded by `_slots`; connections are kept open between
-            # them so a site's next feed, a per-host interval later, skips the TCP handshake.
-            limits=httpx.Limits(max_connections=None, max_keepalive_connections=256,
-                                keepalive_expiry=max(5.0, 2 * self.policy.per_host_interval)),
+            # Not more: httpcore looks through every pooled connection for each request, so a
+            # large pool of kept-alive connections (one per site) costs more than handshakes.
+            limits=httpx.Limits(max_connections=max(1, self.policy.concurrency)),
         )
         self._slots = asyncio.Semaphore(max(1, self.policy.concurrency))
         self._hosts = _Hosts()
