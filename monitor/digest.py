@@ -29,7 +29,6 @@ import asyncio
 import bisect
 import email
 import email.policy
-import gc
 import html
 import logging
 import re
@@ -44,7 +43,8 @@ from typing import TYPE_CHECKING, Any
 
 from monitor import scoring
 from monitor.errors import MailError, MonitorError
-from monitor.evidence import Gathered, gather_scored, scenario_since, views
+from monitor.evidence import LiveLedger
+from monitor.evidence import scored_to_evidence as to_scored_evidence
 from monitor.indicators import Config
 
 if TYPE_CHECKING:
@@ -181,21 +181,23 @@ def safe_link(link: str | None) -> str | None:
     return link if _LINK.fullmatch(link) else None
 
 
-def compose(config: Config, got: Gathered, shown: Mapping[str, scoring.ScenarioView],
+def compose(config: Config, now: datetime, level_at: Callable[[str, datetime], float],
+            shown: Mapping[str, scoring.ScenarioView],
             new: Iterable[tuple[int, str]], entries: Mapping[int, StoredEntry],
             previous: DeliveredDigest | None, since: datetime,
             sources: Sequence[SourceState] = (), failing_after: int = 10,
             recorded: Mapping[str, Sequence[tuple[datetime, float]]] | None = None) -> Digest:
-    """The digest at `got.now` of the window from `since`: `new` are the (entry, indicator)
-    hits not reported before, `entries` their stored entries (for links), `previous` the last
-    delivered digest, `sources` the feeds' polling states, `recorded` each scenario's stored
-    (time, level) readings of the last week, oldest first (the trend uses them where it can).
+    """The digest at `now` of the window from `since`: `shown` are the scenarios' views at
+    `now`, `level_at(scenario, moment)` scores one at an earlier moment, `new` are the
+    (entry, indicator) hits not reported before, `entries` their stored entries (for links),
+    `previous` the last delivered digest, `sources` the feeds' polling states, `recorded` each
+    scenario's stored (time, level) readings of the last week, oldest first (the trend uses
+    them where it can).
 
     A feed is reported failing when its last poll failed and it is marked failing
     (`failing_after` errors in a row) or has not succeeded since `since`: either way, news of
     the window may be missing."""
     new_hits = frozenset(new)
-    settings = scoring.settings_for(config)
     names = {s.id: s.name for s in sources}
     titles = {i.id: i.title for i in config.indicators}
     lines = []
@@ -214,8 +216,8 @@ def compose(config: Config, got: Gathered, shown: Mapping[str, scoring.ScenarioV
         alert_at = scenario.alert if scenario.alert is not None else config.defaults.alert
         lines.append(ScenarioLine(
             scenario.id, scenario.title, level, round(change, 1), since_last, view.alert,
-            was_alert, alert_at, view.surges, _trend(config, scenario.id, got, view, settings,
-                                          (recorded or {}).get(scenario.id, ())),
+            was_alert, alert_at, view.surges, _trend(scenario.id, now, level_at, view,
+                                                     (recorded or {}).get(scenario.id, ())),
             tuple(items[:TOP]), max(len(items) - TOP, 0), frozenset(i.entry for i in items)))
     order = {s.id: i for i, s in enumerate(config.scenarios)}
     # Alerts first, then what moved most, then the quiet ones in the order of the file.
@@ -227,7 +229,7 @@ def compose(config: Config, got: Gathered, shown: Mapping[str, scoring.ScenarioV
         for s in sources if s.active and s.consecutive_errors
         and (s.consecutive_errors >= failing_after or s.last_success_at is None
              or s.last_success_at < since))
-    return Digest(got.now, since, previous.at if previous else None, tuple(lines),
+    return Digest(now, since, previous.at if previous else None, tuple(lines),
                   sum(1 for s in sources if s.active), failing, new_hits)
 
 
@@ -255,42 +257,23 @@ def _items(score: scoring.Score, new: frozenset[tuple[int, str]],
     return out
 
 
-def _trend(config: Config, scenario: str, got: Gathered, view: scoring.ScenarioView,
-           settings: scoring.Settings, recorded: Sequence[tuple[datetime, float]] = ()
+def _trend(scenario: str, now: datetime, level_at: Callable[[str, datetime], float],
+           view: scoring.ScenarioView, recorded: Sequence[tuple[datetime, float]] = ()
            ) -> tuple[float, ...]:
     """The level at each of the last TREND_DAYS days and now. Now, a day and a week ago are the
     view's own; each day between is the latest reading recorded within SNAPSHOT_SLACK before
-    it (`monitor run` records one every few minutes), else scored afresh, which costs as much
-    as a third of the view each (bench/digest.py)."""
+    it (`monitor run` records one every few minutes), else scored afresh (bench/digest.py)."""
     level = view.score.level
     levels: dict[int, float] = {0: level, 1: level - view.change_24h,
                                 TREND_DAYS: level - view.change_7d}
     times = [at for at, _ in recorded]
-    missing = []
     for d in range(2, TREND_DAYS):
-        at = got.now - timedelta(days=d)
+        at = now - timedelta(days=d)
         i = bisect.bisect_right(times, at) - 1
         if i >= 0 and at - times[i] <= SNAPSHOT_SLACK:
             levels[d] = recorded[i][1]
         else:
-            missing.append(d)
-    if missing:
-        related = {i.id for i in config.indicators
-                   if scenario in i.weight or any(scenario in c.weight for c in i.conditions)}
-        oldest = scenario_since(config, scenario, got.now)
-        mine = [ev for ev in got.evidence if ev.indicator in related and ev.when >= oldest]
-        # The cyclic collector paused as `evidence.views` does: it would walk every live
-        # evidence record on each pass.
-        was_enabled = gc.isenabled()
-        gc.disable()
-        try:
-            for d in missing:
-                levels[d] = scoring.score(scenario, mine, config,
-                                          got.now - timedelta(days=d), settings,
-                                          got.false_hits).level
-        finally:
-            if was_enabled:
-                gc.enable()
+            levels[d] = level_at(scenario, at)
     return tuple(_tenths(levels[d]) for d in range(TREND_DAYS, -1, -1))
 
 
@@ -313,11 +296,13 @@ def prepare(store: Store, config: Config, now: datetime, since: datetime | None 
     previous = store.last_digest()
     if since is None:
         since = previous.at if previous is not None else now - timedelta(hours=24)
-    got = gather_scored(store, config, now)
-    shown = views(config, got, store.last_alerts())
-    candidates = [ev for ev in got.evidence
-                  if since - LATE <= ev.when <= now and (ev.entry, ev.indicator)
-                  not in got.false_hits]
+    # Scored through a ledger (monitor.ledger: the model of monitor.scoring over arrays), so
+    # the trend's days cost a pass over arrays each rather than a rescoring of every story.
+    ledger = LiveLedger(config).refresh(store, now)
+    shown = ledger.views(now, store.last_alerts())
+    false_hits = store.false_hits()
+    candidates = [ev for ev in to_scored_evidence(store.scored_hits_since(since - LATE, now))
+                  if ev.when <= now and (ev.entry, ev.indicator) not in false_hits]
     entries = store.entries_by_pk({ev.entry for ev in candidates})
     reported = store.reported_hits(entries)
     new = []
@@ -331,7 +316,8 @@ def prepare(store: Store, config: Config, now: datetime, since: datetime | None 
     for snap in store.snapshots(since=now - timedelta(days=TREND_DAYS) - SNAPSHOT_SLACK,
                                 until=now):
         recorded.setdefault(snap.scenario, []).append((snap.at, snap.level))
-    return compose(config, got, shown, new, entries, previous, since, store.source_states(),
+    return compose(config, now, lambda sid, at: ledger.score(sid, at).level, shown, new,
+                   entries, previous, since, store.source_states(),
                    Schedule().failing_after, recorded)
 
 
@@ -708,9 +694,7 @@ def render_alert(notice: AlertNotice, sender: str, recipients: Sequence[str]) ->
 def alert_notice(store: Store, config: Config, crossing: Crossing) -> AlertNotice:
     """The notice for `crossing`, with the scenario's strongest stories at that moment."""
     scenario = config.scenario(crossing.scenario)
-    got = gather_scored(store, config, crossing.at)
-    result = scoring.score(crossing.scenario, got.evidence, config, crossing.at,
-                           scoring.settings_for(config), got.false_hits)
+    result = LiveLedger(config).refresh(store, crossing.at).score(crossing.scenario, crossing.at)
     lead = {(s.reports[0].entry, s.indicator) for s in result.stories[:TOP] if s.reports}
     entries = store.entries_by_pk(pk for pk, _ in lead)
     names = {s.id: s.name for s in store.source_states()}
