@@ -136,7 +136,8 @@ class _Doc:
         """The words of the entry as written, for token `index` and the `width` after it."""
         if self._orig is None:
             orig = [*written_words(self.title), _SEP, *written_words(self.summary)]
-            self._orig = orig if len(orig) == len(self.tokens) else self.tokens
+            # norm has a space before every token and one after the last.
+            self._orig = orig if len(orig) == self.norm.count(" ") - 1 else self.tokens
         return " ".join(self._orig[index: index + width])
 
     def folded(self) -> tuple[str, str]:
@@ -813,17 +814,24 @@ class Rules:
 def _verify_phrase(doc: _Doc, anchor_pos: int, offset: int,
                    parts: tuple[tuple[str, str], ...]) -> int | None:
     """The position of the phrase's first word if the phrase stands around its anchor."""
-    tokens = doc.tokens
-    start = doc.token_at(anchor_pos) - offset
-    if start < 0 or start + len(parts) > len(tokens):
-        return None
-    for k, (kind, word) in enumerate(parts):
-        token = tokens[start + k]
+    norm = doc.norm
+    begin = anchor_pos
+    for _ in range(offset):
+        if begin == 0:
+            return None
+        begin = norm.rindex(" ", 0, begin)
+    pos = begin
+    for kind, word in parts:
+        end = norm.find(" ", pos + 1)
+        if end < 0:
+            return None
+        token = norm[pos + 1:end]
         if token == _SEP:
             return None
         if (kind == "word" and token != word) or (kind == "prefix" and not token.startswith(word)):
             return None
-    return doc.back(anchor_pos, offset)
+        pos = end
+    return begin
 
 
 def _extract_value(doc: _Doc, spec: _ValueRule) -> float | None:
