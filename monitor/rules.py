@@ -34,7 +34,7 @@ from monitor.errors import ConfigError, Problem
 from monitor.indicators import Config, Indicator, Path_, did_you_mean, parse
 from monitor.model import Entry, Hit
 from monitor.regex_literals import required_literals
-from monitor.text import WORD, fold, word_string, written_words
+from monitor.text import WORD, fold, joined_word_string, written_words
 
 ENGINE_VERSION = 1
 """Bumped whenever matching semantics change, so stored hits are re-matched."""
@@ -75,17 +75,10 @@ class _Doc:
     def __init__(self, title: str, summary: str, keys: Mapping[int, str]) -> None:
         self.title = title
         self.summary = summary
-        title_words = word_string(title)
-        summary_words = word_string(summary)
-        if title_words:
-            self.norm = (f" {title_words} | {summary_words} " if summary_words
-                         else f" {title_words} | ")
-            self.sep = len(title_words) + 1
-            self.title_count = title_words.count(" ") + 1
-        else:
-            self.norm = f" | {summary_words} " if summary_words else " | "
-            self.sep = 0
-            self.title_count = 0
+        words = joined_word_string(title, _SEP, summary)
+        self.norm = f" {words} "
+        self.sep = sep = words.index(_SEP)
+        self.title_count = words.count(" ", 0, sep)
         self.found: set[int] = set()
         """Ids of the terms that occur."""
         self._positions: dict[int, list[int]] = {}

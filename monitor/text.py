@@ -8,6 +8,8 @@ pattern and a text can never disagree about a word.
 
 from __future__ import annotations
 
+import codecs
+import encodings.cp1251
 import html
 import re
 import unicodedata
@@ -113,13 +115,22 @@ def _byte_tables() -> tuple[bytes, bytes]:
 
 
 _FOLDED_BYTES, _WRITTEN_BYTES = _byte_tables()
+_JOINT = 0x7F
+"""DEL: where `joined_word_string` joins two texts (kept by its table, a space otherwise)."""
+_FOLDED_JOINED = _FOLDED_BYTES[:_JOINT] + bytes([_JOINT]) + _FOLDED_BYTES[_JOINT + 1:]
+
+
+# The codec's own tables, called directly: `str.encode("cp1251")` looks the codec up by name
+# and goes through a Python function on every call.
+_ENCODE_1251 = encodings.cp1251.encoding_table
+_DECODE_1251 = encodings.cp1251.decoding_table
 
 
 def _encoded(text: str) -> bytes | None:
     if text.isascii():
         return text.encode()
     try:
-        return text.encode("cp1251")
+        return codecs.charmap_encode(text, "strict", _ENCODE_1251)[0]
     except UnicodeEncodeError:
         return None
 
@@ -134,7 +145,25 @@ def word_string(text: str) -> str:
         return " ".join(fold_words(text))
     while b"  " in b:
         b = b.replace(b"  ", b" ")
-    return b.strip(b" ").decode("cp1251")
+    b = b.strip(b" ")
+    return b.decode() if b.isascii() else codecs.charmap_decode(
+        b, "strict", _DECODE_1251)[0]
+
+
+def joined_word_string(first: str, mark: str, second: str) -> str:
+    """The folded words of `first`, then `mark` (a character that is not a word), then the
+    folded words of `second`, separated by single spaces: `word_string` of two texts at once."""
+    raw = _encoded(f"{first}\x7f{second}")
+    if raw is not None:
+        b = raw.translate(_FOLDED_JOINED, b"\xad")
+        if b"\0" not in b and b.count(b"\x7f") == 1:
+            b = b.replace(b"\x7f", f" {mark} ".encode())
+            while b"  " in b:
+                b = b.replace(b"  ", b" ")
+            b = b.strip(b" ")
+            return b.decode() if b.isascii() else codecs.charmap_decode(
+                b, "strict", _DECODE_1251)[0]
+    return " ".join(w for w in (word_string(first), mark, word_string(second)) if w)
 
 
 def written_words(text: str) -> list[str]:
@@ -142,7 +171,9 @@ def written_words(text: str) -> list[str]:
     raw = _encoded(text)
     if raw is None:
         return WORD.findall(text)
-    return raw.translate(_WRITTEN_BYTES).decode("cp1251").split()
+    b = raw.translate(_WRITTEN_BYTES)
+    return (b.decode() if b.isascii() else codecs.charmap_decode(
+        b, "strict", _DECODE_1251)[0]).split()
 
 
 def words(text: str) -> list[str]:
