@@ -131,7 +131,8 @@ class _Doc:
             orig = [*written_words(self.title), _SEP, *written_words(self.summary)]
             # norm has a space before every token and one after the last.
             self._orig = orig if len(orig) == self.norm.count(" ") - 1 else self.tokens
-        return " ".join(self._orig[index: index + width])
+        orig = self._orig
+        return orig[index] if width == 1 else " ".join(orig[index: index + width])
 
     def folded(self) -> tuple[str, str]:
         """The folded title and summary, with their punctuation (what `re:` terms read)."""
@@ -720,7 +721,8 @@ class Rules:
         # term set; its other sets are checked (one C-level set test each) before the clause
         # tree runs. An indicator without conditions (regexes) is evaluated on every item.
         plain: dict[int, set[int]] = {}
-        guarded: dict[int, list[tuple[int, tuple[frozenset[int], ...]]]] = {}
+        guarded: dict[int, list[tuple[int, frozenset[int]]]] = {}
+        guarded_more: dict[int, list[tuple[int, tuple[frozenset[int], ...]]]] = {}
         always: list[int] = []
         for i, alternatives in enumerate(routes):
             if alternatives is None or not all(alternatives):
@@ -729,13 +731,16 @@ class Rules:
             for sets in alternatives:
                 trigger, *rest = sets
                 for tid in trigger:
-                    if rest:
-                        guarded.setdefault(tid, []).append((i, tuple(rest)))
+                    if len(rest) == 1:
+                        guarded.setdefault(tid, []).append((i, rest[0]))
+                    elif rest:
+                        guarded_more.setdefault(tid, []).append((i, tuple(rest)))
                     else:
                         plain.setdefault(tid, set()).add(i)
         self._plain = {tid: tuple(sorted(v)) for tid, v in plain.items()}
         self._guarded = {tid: tuple(v) for tid, v in guarded.items()}
-        self._triggers = frozenset(self._plain) | frozenset(self._guarded)
+        self._guarded_more = {tid: tuple(v) for tid, v in guarded_more.items()}
+        self._triggers = frozenset(plain) | frozenset(guarded) | frozenset(guarded_more)
         self._always = tuple(always)
         self.fingerprint = _fingerprint(config)
 
@@ -757,16 +762,21 @@ class Rules:
         candidates = set(self._always)
         plain = self._plain
         guarded = self._guarded
+        guarded_more = self._guarded_more
         for tid in self._triggers.intersection(found):
             hit_by = plain.get(tid)
             if hit_by:
                 candidates.update(hit_by)
             for i, required in guarded.get(tid, ()):
-                for sets in required:
-                    if sets.isdisjoint(found):
-                        break
-                else:
+                if not required.isdisjoint(found):
                     candidates.add(i)
+            if guarded_more:
+                for i, all_required in guarded_more.get(tid, ()):
+                    for sets in all_required:
+                        if sets.isdisjoint(found):
+                            break
+                    else:
+                        candidates.add(i)
         if not candidates:
             return []
         hits = []
@@ -800,7 +810,9 @@ class Rules:
     def _hit(self, rule: IndicatorRule, doc: _Doc) -> Hit:
         words = _evidence_words(doc, rule)
         value = _extract_value(doc, rule.value) if rule.value else None
-        label = next((name for name, pred in rule.labels if pred(doc)), None)
+        label = None
+        if rule.labels:
+            label = next((name for name, pred in rule.labels if pred(doc)), None)
         return Hit(rule.id, words, value, label)
 
 

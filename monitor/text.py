@@ -135,17 +135,23 @@ def _encoded(text: str) -> bytes | None:
         return None
 
 
+def _single_spaced(b: bytes) -> bytes:
+    # Not `in`: bytes.__contains__ first tries its argument as an int and builds an exception.
+    b = b.replace(b"  ", b" ")
+    while b.find(b"  ") >= 0:
+        b = b.replace(b"  ", b" ")
+    return b.strip(b" ")
+
+
 def word_string(text: str) -> str:
     """The folded words of `text` separated by single spaces: what terms are matched against."""
     raw = _encoded(text)
     if raw is None:
         return " ".join(fold_words(text))
     b = raw.translate(_FOLDED_BYTES, b"\xad")
-    if b"\0" in b:
+    if b.find(b"\0") >= 0:
         return " ".join(fold_words(text))
-    while b"  " in b:
-        b = b.replace(b"  ", b" ")
-    b = b.strip(b" ")
+    b = _single_spaced(b)
     return b.decode() if b.isascii() else codecs.charmap_decode(
         b, "strict", _DECODE_1251)[0]
 
@@ -156,11 +162,8 @@ def joined_word_string(first: str, mark: str, second: str) -> str:
     raw = _encoded(f"{first}\x7f{second}")
     if raw is not None:
         b = raw.translate(_FOLDED_JOINED, b"\xad")
-        if b"\0" not in b and b.count(b"\x7f") == 1:
-            b = b.replace(b"\x7f", f" {mark} ".encode())
-            while b"  " in b:
-                b = b.replace(b"  ", b" ")
-            b = b.strip(b" ")
+        if b.find(b"\0") < 0 and b.count(b"\x7f") == 1:
+            b = _single_spaced(b.replace(b"\x7f", f" {mark} ".encode()))
             return b.decode() if b.isascii() else codecs.charmap_decode(
                 b, "strict", _DECODE_1251)[0]
     return " ".join(w for w in (word_string(first), mark, word_string(second)) if w)
