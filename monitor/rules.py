@@ -191,6 +191,8 @@ class _Node:
     """Terms (with their scope) that count as evidence when the clause holds."""
     plain: bool = False
     """The clause is one non-regex term looked for anywhere in the item."""
+    in_title: bool | None = None
+    """The clause is one non-regex term looked for in the title (True) or summary (False)."""
 
 
 class _TermSet:
@@ -219,9 +221,11 @@ class _TermSet:
         by_id = self.by_id
         for tid in self.ids.intersection(doc.found):
             for term, scope in by_id[tid]:
-                out.extend((i, term) for i in _positions(doc, term, scope))
+                for i in _positions(doc, term, scope):
+                    out.append((i, term))
         for term, scope in self.regexes:
-            out.extend((i, term) for i in _positions(doc, term, scope))
+            for i in _positions(doc, term, scope):
+                out.append((i, term))
         return out
 
 
@@ -525,7 +529,7 @@ class _Compiler:
 
         def scoped(doc: _Doc) -> bool:
             return any((p < doc.sep) == in_title for p in doc.positions(tid))
-        return _Node(scoped, ((frozenset({tid}),),), [(term, scope)])
+        return _Node(scoped, ((frozenset({tid}),),), [(term, scope)], in_title=in_title)
 
     @staticmethod
     def _any(nodes: list[_Node]) -> _Node:
@@ -541,11 +545,22 @@ class _Compiler:
             routes = _capped([(single,), *multiple] if single else multiple)
         # Plain terms anywhere in the item are one set test, however long the list.
         plain = frozenset(n.positive[0][0].id for n in nodes if n.plain)
-        others = tuple(n.pred for n in nodes if not n.plain)
+        # Terms in one part of the item: only those that occur are looked for there.
+        title = frozenset(n.positive[0][0].id for n in nodes if n.in_title is True)
+        summary = frozenset(n.positive[0][0].id for n in nodes if n.in_title is False)
+        others = tuple(n.pred for n in nodes if not n.plain and n.in_title is None)
 
         def pred(doc: _Doc) -> bool:
-            if not plain.isdisjoint(doc.found):
+            found = doc.found
+            if not plain.isdisjoint(found):
                 return True
+            for in_title, scoped in ((True, title), (False, summary)):
+                if scoped:
+                    sep = doc.sep
+                    for tid in scoped.intersection(found):
+                        for at in doc.positions(tid):
+                            if (at < sep) == in_title:
+                                return True
             for p in others:  # noqa: SIM110 - a loop is faster than any() over a generator here
                 if p(doc):
                     return True
@@ -652,11 +667,13 @@ def _positions(doc: _Doc, term: _Term, scope: int) -> list[int]:
     """Token indices where `term` occurs within `scope`."""
     if term.kind == "regex":
         return [i for i in doc.regex_positions(term) if _in_scope(doc, i, scope)]
-    out = []
-    for pos in doc.positions(term.id):
-        if scope == TEXT or (pos < doc.sep) == (scope == TITLE):
-            out.append(doc.token_at(pos))
-    return out
+    norm = doc.norm
+    found = doc.positions(term.id)
+    if scope == TEXT:
+        return [norm.count(" ", 0, pos) for pos in found]  # as token_at
+    in_title = scope == TITLE
+    sep = doc.sep
+    return [norm.count(" ", 0, pos) for pos in found if (pos < sep) == in_title]
 
 
 def _within(doc: _Doc, groups: tuple[_TermSet, ...], within: int) -> bool:
