@@ -34,7 +34,7 @@ from monitor.errors import ConfigError, Problem
 from monitor.indicators import Config, Indicator, Path_, did_you_mean, parse
 from monitor.model import Entry, Hit
 from monitor.regex_literals import required_literals
-from monitor.text import WORD, fold, joined_word_string, written_words
+from monitor.text import WORD, fold, joined_word_string, joined_written_words
 
 ENGINE_VERSION = 1
 """Bumped whenever matching semantics change, so stored hits are re-matched."""
@@ -128,7 +128,7 @@ class _Doc:
     def original_words(self, index: int, width: int) -> str:
         """The words of the entry as written, for token `index` and the `width` after it."""
         if self._orig is None:
-            orig = [*written_words(self.title), _SEP, *written_words(self.summary)]
+            orig = joined_written_words(self.title, _SEP, self.summary)
             # norm has a space before every token and one after the last.
             self._orig = orig if len(orig) == self.norm.count(" ") - 1 else self.tokens
         orig = self._orig

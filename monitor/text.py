@@ -118,6 +118,7 @@ _FOLDED_BYTES, _WRITTEN_BYTES = _byte_tables()
 _JOINT = 0x7F
 """DEL: where `joined_word_string` joins two texts (kept by its table, a space otherwise)."""
 _FOLDED_JOINED = _FOLDED_BYTES[:_JOINT] + bytes([_JOINT]) + _FOLDED_BYTES[_JOINT + 1:]
+_WRITTEN_JOINED = _WRITTEN_BYTES[:_JOINT] + bytes([_JOINT]) + _WRITTEN_BYTES[_JOINT + 1:]
 
 
 # The codec's own tables, called directly: `str.encode("cp1251")` looks the codec up by name
@@ -177,6 +178,19 @@ def written_words(text: str) -> list[str]:
     b = raw.translate(_WRITTEN_BYTES)
     return (b.decode() if b.isascii() else codecs.charmap_decode(
         b, "strict", _DECODE_1251)[0]).split()
+
+
+def joined_written_words(first: str, mark: str, second: str) -> list[str]:
+    """The words of `first` as written, then `mark`, then those of `second`: `written_words` of
+    two texts at once."""
+    raw = _encoded(f"{first}\x7f{second}")
+    if raw is not None:
+        b = raw.translate(_WRITTEN_JOINED)
+        if b.count(b"\x7f") == 1:
+            text = b.decode() if b.isascii() else codecs.charmap_decode(
+                b, "strict", _DECODE_1251)[0]
+            return text.replace("\x7f", f" {mark} ").split()
+    return [*WORD.findall(first), mark, *WORD.findall(second)]
 
 
 def words(text: str) -> list[str]:

@@ -9,6 +9,7 @@ from monitor.text import (
     WORD,
     fold,
     joined_word_string,
+    joined_written_words,
     plain_text,
     word_string,
     words,
@@ -58,9 +59,11 @@ def test_two_texts_fold_at_once_as_each_would_alone(first: str, second: str) -> 
 
 
 @settings(max_examples=300)
-@given(_NEWS_TEXT)
-def test_written_words_are_the_words_as_written(text: str) -> None:
-    assert written_words(text) == WORD.findall(text)
+@given(_NEWS_TEXT, _NEWS_TEXT)
+def test_written_words_are_the_words_as_written(first: str, second: str) -> None:
+    assert written_words(first) == WORD.findall(first)
+    assert joined_written_words(first, "|", second) == [
+        *WORD.findall(first), "|", *WORD.findall(second)]
 
 
 def test_the_byte_table_folds_case_yo_short_i_dashes_and_soft_hyphens() -> None:
