@@ -754,10 +754,14 @@ class Rules:
                         guarded_more.setdefault(tid, []).append((i, tuple(rest)))
                     else:
                         plain.setdefault(tid, set()).add(i)
-        self._plain = {tid: tuple(sorted(v)) for tid, v in plain.items()}
-        self._guarded = {tid: tuple(v) for tid, v in guarded.items()}
-        self._guarded_more = {tid: tuple(v) for tid, v in guarded_more.items()}
-        self._triggers = frozenset(plain) | frozenset(guarded) | frozenset(guarded_more)
+        self._triggers = {
+            tid: (tuple(sorted(plain.get(tid, ()))), tuple(guarded.get(tid, ())),
+                  tuple(guarded_more.get(tid, ())))
+            for tid in {*plain, *guarded, *guarded_more}
+        }
+        """Term id -> the indicators it triggers outright, those it triggers when one more
+        term set has an occurring term, and those that need several more sets."""
+        self._trigger_ids = frozenset(self._triggers)
         self._always = tuple(always)
         self.fingerprint = _fingerprint(config)
 
@@ -777,23 +781,20 @@ class Rules:
         doc = self._scan(title, summary)
         found = doc.found
         candidates = set(self._always)
-        plain = self._plain
-        guarded = self._guarded
-        guarded_more = self._guarded_more
-        for tid in self._triggers.intersection(found):
-            hit_by = plain.get(tid)
-            if hit_by:
-                candidates.update(hit_by)
-            for i, required in guarded.get(tid, ()):
+        triggers = self._triggers
+        for tid in self._trigger_ids.intersection(found):
+            outright, guarded, guarded_more = triggers[tid]
+            if outright:
+                candidates.update(outright)
+            for i, required in guarded:
                 if not required.isdisjoint(found):
                     candidates.add(i)
-            if guarded_more:
-                for i, all_required in guarded_more.get(tid, ()):
-                    for sets in all_required:
-                        if sets.isdisjoint(found):
-                            break
-                    else:
-                        candidates.add(i)
+            for i, all_required in guarded_more:
+                for sets in all_required:
+                    if sets.isdisjoint(found):
+                        break
+                else:
+                    candidates.add(i)
         if not candidates:
             return []
         hits = []
