@@ -681,6 +681,15 @@ def _within(doc: _Doc, groups: tuple[_TermSet, ...], within: int) -> bool:
     for group in groups:  # cheap test first: is every slot present at all?
         if not group.regexes and group.ids.isdisjoint(doc.found):
             return False
+    if len(groups) == 2:  # the usual case: is some pair close enough?
+        first = [index for index, _ in groups[0].occurrences(doc)]
+        if not first:
+            return False
+        for b, _ in groups[1].occurrences(doc):
+            for a in first:
+                if -within <= a - b <= within:
+                    return True
+        return False
     events: list[tuple[int, int]] = []
     for g, group in enumerate(groups):
         found = group.occurrences(doc)
