@@ -70,7 +70,7 @@ class _Doc:
     """One entry prepared for matching; costly views are computed only when a rule asks."""
 
     __slots__ = ("title", "summary", "norm", "sep", "title_count", "found", "_tokens", "_orig",
-                 "_rx", "_fields", "_folded", "_keys", "_positions")
+                 "_rx", "_fields", "_folded", "_both", "_keys", "_positions")
 
     def __init__(self, title: str, summary: str, keys: Mapping[int, str]) -> None:
         self.title = title
@@ -89,6 +89,7 @@ class _Doc:
         self._rx: dict[int, list[int]] = {}
         self._fields: tuple[tuple[int, str, list[int]], ...] | None = None
         self._folded: tuple[str, str] | None = None
+        self._both: str | None = None
 
     @property
     def tokens(self) -> list[str]:
@@ -159,8 +160,14 @@ class _Doc:
         if found is None:
             assert term.pattern is not None
             if term.literals is not None:
-                title_f, summary_f = self.folded()
-                if not any(s in title_f or s in summary_f for s in term.literals):
+                if self._both is None:
+                    self._both = "\n".join(self.folded())
+                both = self._both
+                for literal in term.literals:
+                    # A literal found across the two fields only makes the regex run.
+                    if literal in both:
+                        break
+                else:
                     self._rx[term.id] = found = []
                     return found
             found = [index for index, _ in self.field_matches(term.pattern)]
