@@ -158,8 +158,9 @@ def word_string(text: str) -> str:
 
 
 def joined_word_string(first: str, mark: str, second: str) -> str:
-    """The folded words of `first`, then `mark` (a character that is not a word), then the
-    folded words of `second`, separated by single spaces: `word_string` of two texts at once."""
+    """The folded words of `first`, then `mark` (an ASCII character that is not part of a
+    word), then the folded words of `second`, separated by single spaces: `word_string` of two
+    texts at once."""
     raw = _encoded(f"{first}\x7f{second}")
     if raw is not None:
         b = raw.translate(_FOLDED_JOINED, b"\xad")
