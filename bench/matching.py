@@ -12,7 +12,7 @@ Over one seeded synthetic workload (bench/workloads.py) at 10 and at 1,000 indic
 It checks that the engine and the naive baseline agree on every (item, indicator) pair, then
 prints items per second, ratios and PASS/FAIL against the targets.
 
-Run: .venv/bin/python bench/matching.py [--quick] [--profile]
+Run: .venv/bin/python bench/matching.py [--quick] [--stages] [--profile]
 """
 
 from __future__ import annotations
@@ -342,6 +342,48 @@ def report_disagreement(engine: set[tuple[int, str]], naive: set[tuple[int, str]
                   f"    title: {items[k].title}\n    summary: {items[k].summary}")
 
 
+def stage_times(vocab: workloads.Vocabulary, items: Items, seed: int, repeats: int,
+                directory: Path) -> dict[int, list[float]]:
+    """CPU microseconds per item of each stage of `match_text` at each size: folding into the
+    word string, the automaton scan, choosing and evaluating candidates, building hits."""
+    out = {}
+    for n in SIZES:
+        document = workloads.indicators(vocab, n, seed=seed + 2)
+        (directory / f"s{n}").mkdir()
+        matcher = rules.load(workloads.write_indicators(document, directory / f"s{n}"),
+                             examples=False).rules
+        out[n] = matcher_stages(matcher, items, repeats)
+    return out
+
+
+def matcher_stages(matcher: rules.Rules, items: Items, repeats: int) -> list[float]:
+    """Each stage is timed as the difference between a run that stops after it and one that
+    stops before it (best of `repeats` each)."""
+    keys = matcher._key_of
+    runs: list[Callable[[], object]] = [
+        lambda: [rules._Doc(i.title, i.summary, keys) for i in items],
+        lambda: [matcher._scan(i.title, i.summary) for i in items],
+        lambda: [matcher.match_text(i.title, i.summary) for i in items],
+        lambda: [matcher.match_text(i.title, i.summary) for i in items],
+    ]
+    best = [float("inf")] * len(runs)
+    build_hit = rules.Rules._hit
+    try:
+        for _ in range(repeats):
+            for k, run in enumerate(runs):
+                # The third run stops before hits are built.
+                rules.Rules._hit = (  # type: ignore[method-assign]
+                    (lambda self, rule, doc: None) if k == 2 else build_hit)
+                gc.collect()
+                start = time.process_time()
+                run()
+                best[k] = min(best[k], time.process_time() - start)
+    finally:
+        rules.Rules._hit = build_hit  # type: ignore[method-assign]
+    per_item = [b / len(items) * 1e6 for b in best]
+    return [per_item[0]] + [per_item[k] - per_item[k - 1] for k in range(1, len(runs))]
+
+
 def profile_engine(vocab: workloads.Vocabulary, items: Items, n: int, seed: int,
                    directory: Path) -> str:
     document = workloads.indicators(vocab, n, seed=seed + 2)
@@ -370,6 +412,8 @@ def main(argv: list[str] | None = None) -> int:
                         help="how many items the naive baseline matches (and the agreement "
                         "check covers) at 1,000 indicators (default 400, quick 60)")
     parser.add_argument("--seed", type=int, default=1, help="workload seed (default 1)")
+    parser.add_argument("--stages", action="store_true",
+                        help="also print where the engine's time goes, stage by stage")
     parser.add_argument("--profile", action="store_true",
                         help="also print a cProfile of the engine at 1,000 indicators")
     parser.add_argument("--strict", action="store_true",
@@ -412,6 +456,7 @@ def main(argv: list[str] | None = None) -> int:
             (directory / f"n{n}").mkdir()
             figures[n] = measure(n, vocab, items, naive_items[n], repeats, naive_repeats[n],
                                  args.seed, directory)
+        stages = stage_times(vocab, items, args.seed, repeats, directory) if args.stages else None
         profile = None
         if args.profile:
             (directory / "p1000").mkdir()
@@ -457,6 +502,16 @@ def main(argv: list[str] | None = None) -> int:
     for ok, text in targets:
         print(f"  {check(ok)}  {text}")
     print(f"\nTotal time {time.perf_counter() - started:.0f} s")
+    if stages:
+        print("\nWhere the engine's time goes (CPU us per item, best of "
+              f"{repeats} runs; each stage timed as the difference to the run before):")
+        print(f"{'':44}" + "".join(f"{f'N={n:,}':>10}" for n in SIZES))
+        for k, label in enumerate(("fold title and summary into the word string",
+                                   "automaton scan, occurring terms",
+                                   "choose and evaluate candidate indicators",
+                                   "build hits (evidence words)")):
+            print(f"{label:44}" + "".join(f"{stages[n][k]:>10.1f}" for n in SIZES))
+        print(f"{'total':44}" + "".join(f"{sum(stages[n]):>10.1f}" for n in SIZES))
     if profile:
         print("\ncProfile of monitor.rules at 1,000 indicators (sorted by own time):")
         print(profile)

@@ -1,14 +1,17 @@
 """The rule engine: indicators.yaml clauses compiled once into one matcher. Pure.
 
 How a match runs, and why it is fast at a thousand indicators:
-1. The entry's title and summary are folded (`monitor.text.fold`) and reduced to their words,
-   separated by single spaces, title and summary joined by a ` | ` marker no pattern contains.
+1. The entry's title and summary are folded (`monitor.text.word_string`) and reduced to their
+   words, separated by single spaces, title and summary joined by a ` | ` marker no pattern
+   contains. No list of words is built unless a rule asks for one.
 2. One Aho-Corasick automaton holds every word, prefix and phrase of every indicator as
    ` word `, ` prefix` or ` word word `, so a single scan of that string finds every term
    occurrence at word boundaries, whatever the number of indicators.
-3. Each indicator has a trigger set, terms of which at least one must occur for it to match
-   (derived from its clause tree). Only indicators whose trigger terms occurred — plus the
-   few that cannot be pruned, such as pure regular expressions — evaluate their boolean tree.
+3. Each indicator has necessary conditions derived from its clause tree: alternatives, one of
+   which holds whenever the rule does, each a few term sets that must all have an occurring
+   term. Each alternative is triggered by its smallest set and checks the others with one
+   C-level set test each. Only indicators with a satisfied alternative — plus the few that
+   cannot be pruned, such as pure regular expressions — evaluate their boolean tree.
 
 Everything here is a function of the config and the entry: no I/O, no clock.
 """
@@ -18,6 +21,7 @@ from __future__ import annotations
 import bisect
 import hashlib
 import json
+import operator
 import re
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -30,12 +34,13 @@ from monitor.errors import ConfigError, Problem
 from monitor.indicators import Config, Indicator, Path_, did_you_mean, parse
 from monitor.model import Entry, Hit
 from monitor.regex_literals import required_literals
-from monitor.text import WORD, fold, fold_words
+from monitor.text import WORD, fold, joined_word_string, joined_written_words
 
 ENGINE_VERSION = 1
 """Bumped whenever matching semantics change, so stored hits are re-matched."""
 
 _SEP = "|"
+_second = operator.itemgetter(1)
 _NON_ASCII = re.compile(r"[^\x00-\x7f]+")
 _CLAUSE_KEYS = ("any", "all", "not", "near", "in")
 _SCOPES = ("title", "summary", "text")
@@ -64,24 +69,34 @@ class _Term:
 class _Doc:
     """One entry prepared for matching; costly views are computed only when a rule asks."""
 
-    __slots__ = ("title", "summary", "norm", "sep", "title_count", "found", "tokens", "_orig",
-                 "_rx", "_fields", "_folded", "_keys")
+    __slots__ = ("title", "summary", "norm", "sep", "title_count", "found", "_tokens", "_orig",
+                 "_rx", "_fields", "_folded", "_both", "_keys", "_positions")
 
     def __init__(self, title: str, summary: str, keys: Mapping[int, str]) -> None:
         self.title = title
         self.summary = summary
-        title_words = fold_words(title)
-        self.tokens = [*title_words, _SEP, *fold_words(summary)]
-        self.norm = f" {' '.join(self.tokens)} "
-        self.sep = len(" ".join(title_words)) + 1 if title_words else 0
-        self.title_count = len(title_words)
-        self.found: dict[int, list[int] | None] = {}
-        """Term id -> positions in `norm` of its occurrences; None until a rule asks."""
+        words = joined_word_string(title, _SEP, summary)
+        self.norm = f" {words} "
+        self.sep = sep = words.index(_SEP)
+        self.title_count = words.count(" ", 0, sep)
+        self.found: set[int] = set()
+        """Ids of the terms that occur."""
+        self._positions: dict[int, list[int]] = {}
+        """Term id -> positions in `norm` of its occurrences, filled when a rule asks."""
         self._keys = keys
+        self._tokens: list[str] | None = None
         self._orig: list[str] | None = None
         self._rx: dict[int, list[int]] = {}
         self._fields: tuple[tuple[int, str, list[int]], ...] | None = None
         self._folded: tuple[str, str] | None = None
+        self._both: str | None = None
+
+    @property
+    def tokens(self) -> list[str]:
+        """The folded words, title then `|` then summary."""
+        if self._tokens is None:
+            self._tokens = self.norm[1:-1].split(" ")
+        return self._tokens
 
     def find_all(self, key: str) -> list[int]:
         """Every position of `key` in `norm` (overlapping ones too)."""
@@ -94,10 +109,12 @@ class _Doc:
 
     def positions(self, tid: int) -> list[int]:
         """Where in `norm` term `tid` occurs (the leading space of its first word)."""
-        found = self.found.get(tid, ())
+        found = self._positions.get(tid)
         if found is None:
-            found = self.found[tid] = self.find_all(self._keys[tid])
-        return found  # type: ignore[return-value]
+            if tid not in self.found:
+                return []
+            found = self._positions[tid] = self.find_all(self._keys[tid])
+        return found
 
     def token_at(self, pos: int) -> int:
         """The index of the token whose leading space is at `pos` of `norm`."""
@@ -112,9 +129,11 @@ class _Doc:
     def original_words(self, index: int, width: int) -> str:
         """The words of the entry as written, for token `index` and the `width` after it."""
         if self._orig is None:
-            orig = [*WORD.findall(self.title), _SEP, *WORD.findall(self.summary)]
-            self._orig = orig if len(orig) == len(self.tokens) else self.tokens
-        return " ".join(self._orig[index: index + width])
+            orig = joined_written_words(self.title, _SEP, self.summary)
+            # norm has a space before every token and one after the last.
+            self._orig = orig if len(orig) == self.norm.count(" ") - 1 else self.tokens
+        orig = self._orig
+        return orig[index] if width == 1 else " ".join(orig[index: index + width])
 
     def folded(self) -> tuple[str, str]:
         """The folded title and summary, with their punctuation (what `re:` terms read)."""
@@ -141,8 +160,14 @@ class _Doc:
         if found is None:
             assert term.pattern is not None
             if term.literals is not None:
-                title_f, summary_f = self.folded()
-                if not any(s in title_f or s in summary_f for s in term.literals):
+                if self._both is None:
+                    self._both = "\n".join(self.folded())
+                both = self._both
+                for literal in term.literals:
+                    # A literal found across the two fields only makes the regex run.
+                    if literal in both:
+                        break
+                else:
                     self._rx[term.id] = found = []
                     return found
             found = [index for index, _ in self.field_matches(term.pattern)]
@@ -157,16 +182,24 @@ _Anchored = tuple[int, int, tuple[tuple[str, str], ...]]
 """A phrase found through one of its words: term id, that word's offset, the phrase's parts."""
 
 
+Routes = tuple[tuple[frozenset[int], ...], ...] | None
+"""Necessary conditions of a clause: alternatives, one of which holds whenever the clause
+does, each a tuple of term sets that must all have an occurring term. None when that cannot
+be told (regexes)."""
+_MAX_ROUTES = 8
+"""More alternatives than this are merged into one looser condition."""
+
+
 @dataclass
 class _Node:
     pred: Pred
-    requires: tuple[frozenset[int], ...]
-    """Term sets each of which must have an occurring term for the clause to hold (all of
-    them); empty when that cannot be told (regexes)."""
+    routes: Routes
     positive: list[tuple[_Term, int]] = field(default_factory=list)
     """Terms (with their scope) that count as evidence when the clause holds."""
     plain: bool = False
     """The clause is one non-regex term looked for anywhere in the item."""
+    in_title: bool | None = None
+    """The clause is one non-regex term looked for in the title (True) or summary (False)."""
 
 
 class _TermSet:
@@ -193,14 +226,13 @@ class _TermSet:
         """(token index, term) of every occurrence in `doc`, within each term's scope."""
         out: list[tuple[int, _Term]] = []
         by_id = self.by_id
-        found = doc.found
-        present = self.ids.intersection(found) if len(found) > len(by_id) else (
-            tid for tid in found if tid in by_id)
-        for tid in present:
+        for tid in self.ids.intersection(doc.found):
             for term, scope in by_id[tid]:
-                out.extend((i, term) for i in _positions(doc, term, scope))
+                for i in _positions(doc, term, scope):
+                    out.append((i, term))
         for term, scope in self.regexes:
-            out.extend((i, term) for i in _positions(doc, term, scope))
+            for i in _positions(doc, term, scope):
+                out.append((i, term))
         return out
 
 
@@ -484,55 +516,82 @@ class _Compiler:
         def pred(doc: _Doc) -> bool:
             return _within(doc, term_sets, within)
 
-        # Every slot must occur, so any slot without regexes is a valid trigger: take the
-        # smallest of those.
-        requires = tuple(frozenset(t.id for t in g) for g in groups
-                         if all(t.kind != "regex" for t in g))
-        return _Node(pred, requires, [(t, scope) for g in groups for t in g])
+        # Every slot must occur, so every slot without regexes is a necessary set.
+        sets = tuple(frozenset(t.id for t in g) for g in groups
+                     if all(t.kind != "regex" for t in g))
+        return _Node(pred, (_route(sets),) if sets else None,
+                     [(t, scope) for g in groups for t in g])
 
     def _term_node(self, term: _Term, scope: int) -> _Node:
         tid = term.id
         if term.kind == "regex":
             def rx(doc: _Doc) -> bool:
                 return any(_in_scope(doc, i, scope) for i in doc.regex_positions(term))
-            return _Node(rx, (), [(term, scope)])
+            return _Node(rx, None, [(term, scope)])
         if scope == TEXT:
             def anywhere(doc: _Doc) -> bool:
                 return tid in doc.found
-            return _Node(anywhere, (frozenset({tid}),), [(term, scope)], plain=True)
+            return _Node(anywhere, ((frozenset({tid}),),), [(term, scope)], plain=True)
         in_title = scope == TITLE
 
         def scoped(doc: _Doc) -> bool:
             return any((p < doc.sep) == in_title for p in doc.positions(tid))
-        return _Node(scoped, (frozenset({tid}),), [(term, scope)])
+        return _Node(scoped, ((frozenset({tid}),),), [(term, scope)], in_title=in_title)
 
     @staticmethod
     def _any(nodes: list[_Node]) -> _Node:
         if len(nodes) == 1:
             return nodes[0]
-        # One of the children must hold, so the union of one necessary set of each is
-        # necessary (if every child has one).
-        requires: tuple[frozenset[int], ...] = ()
-        if all(n.requires for n in nodes):
-            requires = (frozenset().union(*(min(n.requires, key=len) for n in nodes)),)
+        # One of the children must hold, so one of their alternatives must (if every child
+        # has them). Alternatives of one set each merge into one: a term of any of them.
+        routes: Routes = None
+        if all(n.routes is not None for n in nodes):
+            alternatives = [a for n in nodes for a in n.routes or ()]
+            single = frozenset().union(*(a[0] for a in alternatives if len(a) == 1))
+            multiple = [a for a in alternatives if len(a) > 1]
+            routes = _capped([(single,), *multiple] if single else multiple)
         # Plain terms anywhere in the item are one set test, however long the list.
         plain = frozenset(n.positive[0][0].id for n in nodes if n.plain)
-        others = tuple(n.pred for n in nodes if not n.plain)
+        # Terms in one part of the item: only those that occur are looked for there.
+        title = frozenset(n.positive[0][0].id for n in nodes if n.in_title is True)
+        summary = frozenset(n.positive[0][0].id for n in nodes if n.in_title is False)
+        others = tuple(n.pred for n in nodes if not n.plain and n.in_title is None)
 
         def pred(doc: _Doc) -> bool:
-            if not plain.isdisjoint(doc.found):
+            found = doc.found
+            if not plain.isdisjoint(found):
                 return True
+            for in_title, scoped in ((True, title), (False, summary)):
+                if scoped:
+                    sep = doc.sep
+                    for tid in scoped.intersection(found):
+                        for at in doc.positions(tid):
+                            if (at < sep) == in_title:
+                                return True
             for p in others:  # noqa: SIM110 - a loop is faster than any() over a generator here
                 if p(doc):
                     return True
             return False
-        return _Node(pred, requires, [t for n in nodes for t in n.positive])
+        return _Node(pred, routes, [t for n in nodes for t in n.positive])
 
     @staticmethod
     def _all(parts: list[_Node], negative: list[_Node]) -> _Node:
         preds = tuple(n.pred for n in parts)
         negs = tuple(n.pred for n in negative)
-        requires = tuple(dict.fromkeys(r for n in parts for r in n.requires))
+        # Every part must hold, so one alternative of each: combine them.
+        routes: Routes = None
+        for n in parts:
+            if n.routes is None:
+                continue
+            if routes is None:
+                routes = n.routes
+                continue
+            mine = n.routes
+            if len(routes) * len(mine) > _MAX_ROUTES:
+                mine = _merged(mine)
+                if len(routes) * len(mine) > _MAX_ROUTES:
+                    routes = _merged(routes)
+            routes = tuple(_route((*a, *b)) for a in routes for b in mine)
 
         if not negs and len(preds) == 1:
             pred = preds[0]
@@ -545,13 +604,13 @@ class _Compiler:
                     if n(doc):
                         return False
                 return True
-        return _Node(pred, requires, [t for n in parts for t in n.positive])
+        return _Node(pred, routes, [t for n in parts for t in n.positive])
 
     # indicators
 
     def indicator(
         self, ind: Indicator, path: Path_
-    ) -> tuple[IndicatorRule, tuple[frozenset[int], ...]] | None:
+    ) -> tuple[IndicatorRule, Routes] | None:
         node = self.clause(ind.match, (*path, "match"), TEXT)
         if node is None:
             return None
@@ -581,7 +640,28 @@ class _Compiler:
         labels = in_title + anywhere
         rule = IndicatorRule(ind.id, ind.title, node.pred, _TermSet(node.positive),
                              value, tuple(labels))
-        return rule, node.requires
+        return rule, node.routes
+
+
+def _route(sets: Iterable[frozenset[int]]) -> tuple[frozenset[int], ...]:
+    """One alternative: its sets without repeats, and without any set that holds whenever a
+    smaller one does (a superset)."""
+    ordered = sorted(dict.fromkeys(sets), key=len)
+    kept: list[frozenset[int]] = []
+    for s in ordered:
+        if not any(k <= s for k in kept):
+            kept.append(s)
+    return tuple(kept)
+
+
+def _merged(routes: tuple[tuple[frozenset[int], ...], ...]) -> tuple[tuple[frozenset[int], ...]]:
+    """One looser alternative implied by any of `routes`: a term of the smallest set of each."""
+    return ((frozenset().union(*(min(a, key=len) for a in routes)),),)
+
+
+def _capped(routes: list[tuple[frozenset[int], ...]]) -> Routes:
+    out = tuple(dict.fromkeys(routes))
+    return _merged(out) if len(out) > _MAX_ROUTES else out
 
 
 def _in_scope(doc: _Doc, token_index: int, scope: int) -> bool:
@@ -594,11 +674,13 @@ def _positions(doc: _Doc, term: _Term, scope: int) -> list[int]:
     """Token indices where `term` occurs within `scope`."""
     if term.kind == "regex":
         return [i for i in doc.regex_positions(term) if _in_scope(doc, i, scope)]
-    out = []
-    for pos in doc.positions(term.id):
-        if scope == TEXT or (pos < doc.sep) == (scope == TITLE):
-            out.append(doc.token_at(pos))
-    return out
+    norm = doc.norm
+    found = doc.positions(term.id)
+    if scope == TEXT:
+        return [norm.count(" ", 0, pos) for pos in found]  # as token_at
+    in_title = scope == TITLE
+    sep = doc.sep
+    return [norm.count(" ", 0, pos) for pos in found if (pos < sep) == in_title]
 
 
 def _within(doc: _Doc, groups: tuple[_TermSet, ...], within: int) -> bool:
@@ -606,6 +688,15 @@ def _within(doc: _Doc, groups: tuple[_TermSet, ...], within: int) -> bool:
     for group in groups:  # cheap test first: is every slot present at all?
         if not group.regexes and group.ids.isdisjoint(doc.found):
             return False
+    if len(groups) == 2:  # the usual case: is some pair close enough?
+        first = [index for index, _ in groups[0].occurrences(doc)]
+        if not first:
+            return False
+        for b, _ in groups[1].occurrences(doc):
+            for a in first:
+                if -within <= a - b <= within:
+                    return True
+        return False
     events: list[tuple[int, int]] = []
     for g, group in enumerate(groups):
         found = group.occurrences(doc)
@@ -636,47 +727,58 @@ class Rules:
     """Compiled indicators: `match(entry)` says which indicators an entry is evidence for."""
 
     def __init__(self, config: Config, indicators: Sequence[IndicatorRule],
-                 requires: Sequence[tuple[frozenset[int], ...]], compiler: _Compiler) -> None:
+                 routes: Sequence[Routes], compiler: _Compiler) -> None:
         self.config = config
         self.indicators = tuple(indicators)
-        # Whole words are found by one set intersection with the item's words; prefixes,
-        # phrases and the anchors of gapped phrases by one automaton scan. Either way only
-        # which terms occur is noted; where they occur is looked up when a rule asks.
+        # One automaton holds every word, prefix, phrase and anchor of a gapped phrase, so one
+        # scan of the item's word string says which terms occur; where they occur is looked up
+        # only when a rule asks. A key that stands for one term reports that term's id; the
+        # others (shared keys, anchors to verify) report a negative number.
         self._automaton = ahocorasick.Automaton()
-        self._vocabulary: dict[str, tuple[int, ...]] = {}
         self._key_of: dict[int, str] = {}
-        self._scanned: list[tuple[str, tuple[int, ...], tuple[_Anchored, ...]]] = []
+        special: list[tuple[str, tuple[int, ...], tuple[_Anchored, ...]]] = []
         for key, (simple, anchored) in compiler.keys.items():
-            word = key[1:-1]
-            if simple and key.endswith(" ") and " " not in word:
-                self._vocabulary[word] = tuple(simple)
-                self._key_of.update((tid, key) for tid in simple)
-                simple = []
-            if simple or anchored:
-                self._key_of.update((tid, key) for tid in simple)
-                self._automaton.add_word(key, len(self._scanned))
-                self._scanned.append((key, tuple(simple), tuple(anchored)))
-        if self._scanned:
+            self._key_of.update((tid, key) for tid in simple)
+            if len(simple) == 1 and not anchored:
+                self._automaton.add_word(key, simple[0])
+            else:
+                self._automaton.add_word(key, -1 - len(special))
+                special.append((key, tuple(simple), tuple(anchored)))
+        self._special = tuple(special)
+        self._special_codes = frozenset(range(-len(special), 0))
+        self._empty = not compiler.keys
+        if not self._empty:
             self._automaton.make_automaton()
-        self._words = frozenset(self._vocabulary)
         self._summary_chars = config.defaults.summary_chars
-        # An indicator is triggered by its smallest necessary term set; its other necessary
-        # sets are checked (one C-level set test each) before its clause tree runs.
-        index: dict[int, list[int]] = {}
+        # Each alternative of an indicator's necessary conditions is triggered by its smallest
+        # term set; its other sets are checked (one C-level set test each) before the clause
+        # tree runs. An indicator without conditions (regexes) is evaluated on every item.
+        plain: dict[int, set[int]] = {}
+        guarded: dict[int, list[tuple[int, frozenset[int]]]] = {}
+        guarded_more: dict[int, list[tuple[int, tuple[frozenset[int], ...]]]] = {}
         always: list[int] = []
-        rest: list[tuple[frozenset[int], ...]] = []
-        for i, sets in enumerate(requires):
-            ordered = sorted(dict.fromkeys(sets), key=len)
-            if not ordered:
+        for i, alternatives in enumerate(routes):
+            if alternatives is None or not all(alternatives):
                 always.append(i)
-                rest.append(())
                 continue
-            for tid in ordered[0]:
-                index.setdefault(tid, []).append(i)
-            rest.append(tuple(ordered[1:]))
-        self._trigger = {tid: tuple(v) for tid, v in index.items()}
+            for sets in alternatives:
+                trigger, *rest = sets
+                for tid in trigger:
+                    if len(rest) == 1:
+                        guarded.setdefault(tid, []).append((i, rest[0]))
+                    elif rest:
+                        guarded_more.setdefault(tid, []).append((i, tuple(rest)))
+                    else:
+                        plain.setdefault(tid, set()).add(i)
+        self._triggers = {
+            tid: (tuple(sorted(plain.get(tid, ()))), tuple(guarded.get(tid, ())),
+                  tuple(guarded_more.get(tid, ())))
+            for tid in {*plain, *guarded, *guarded_more}
+        }
+        """Term id -> the indicators it triggers outright, those it triggers when one more
+        term set has an occurring term, and those that need several more sets."""
+        self._trigger_ids = frozenset(self._triggers)
         self._always = tuple(always)
-        self._also_required = tuple(rest)
         self.fingerprint = _fingerprint(config)
 
     @property
@@ -693,74 +795,82 @@ class Rules:
             cut = summary.rfind(" ", 0, limit + 1)
             summary = summary[: cut if cut > 0 else limit]
         doc = self._scan(title, summary)
-        trigger = self._trigger
+        found = doc.found
         candidates = set(self._always)
-        for tid in doc.found:
-            hit_by = trigger.get(tid)
-            if hit_by:
-                candidates.update(hit_by)
+        triggers = self._triggers
+        for tid in self._trigger_ids.intersection(found):
+            outright, guarded, guarded_more = triggers[tid]
+            if outright:
+                candidates.update(outright)
+            for i, required in guarded:
+                if not required.isdisjoint(found):
+                    candidates.add(i)
+            for i, all_required in guarded_more:
+                for sets in all_required:
+                    if sets.isdisjoint(found):
+                        break
+                else:
+                    candidates.add(i)
         if not candidates:
             return []
         hits = []
-        found = doc.found
-        also_required = self._also_required
+        indicators = self.indicators
         for i in sorted(candidates):
-            for required in also_required[i]:
-                if required.isdisjoint(found):
-                    break
-            else:
-                rule = self.indicators[i]
-                if rule.pred(doc):
-                    hits.append(self._hit(rule, doc))
+            rule = indicators[i]
+            if rule.pred(doc):
+                hits.append(self._hit(rule, doc))
         return hits
 
     def _scan(self, title: str, summary: str) -> _Doc:
         doc = _Doc(title, summary, self._key_of)
-        found = doc.found
-        vocabulary = self._vocabulary
-        for word in self._words.intersection(doc.tokens):
-            for tid in vocabulary[word]:
-                found[tid] = None
-        if not self._scanned:
+        if self._empty:
             return doc
-        scanned = self._scanned
-        for k in {k for _, k in self._automaton.iter(doc.norm)}:
-            key, simple, anchored = scanned[k]
-            for tid in simple:
-                found[tid] = None
-            if anchored:
-                for start in doc.find_all(key):
-                    for tid, offset, parts in anchored:
-                        begin = _verify_phrase(doc, start, offset, parts)
-                        if begin is not None:
-                            listed = found.get(tid)
-                            if listed is None:
-                                found[tid] = [begin]
-                            else:
-                                listed.append(begin)
+        found = doc.found = set(map(_second, self._automaton.iter(doc.norm)))
+        if found.isdisjoint(self._special_codes):
+            return doc
+        positions = doc._positions
+        for code in found & self._special_codes:
+            found.discard(code)
+            key, simple, anchored = self._special[-1 - code]
+            found.update(simple)
+            for start in doc.find_all(key) if anchored else ():
+                for tid, offset, parts in anchored:
+                    begin = _verify_phrase(doc, start, offset, parts)
+                    if begin is not None:
+                        found.add(tid)
+                        positions.setdefault(tid, []).append(begin)
         return doc
 
     def _hit(self, rule: IndicatorRule, doc: _Doc) -> Hit:
         words = _evidence_words(doc, rule)
         value = _extract_value(doc, rule.value) if rule.value else None
-        label = next((name for name, pred in rule.labels if pred(doc)), None)
+        label = None
+        if rule.labels:
+            label = next((name for name, pred in rule.labels if pred(doc)), None)
         return Hit(rule.id, words, value, label)
 
 
 def _verify_phrase(doc: _Doc, anchor_pos: int, offset: int,
                    parts: tuple[tuple[str, str], ...]) -> int | None:
     """The position of the phrase's first word if the phrase stands around its anchor."""
-    tokens = doc.tokens
-    start = doc.token_at(anchor_pos) - offset
-    if start < 0 or start + len(parts) > len(tokens):
-        return None
-    for k, (kind, word) in enumerate(parts):
-        token = tokens[start + k]
+    norm = doc.norm
+    begin = anchor_pos
+    for _ in range(offset):
+        if begin == 0:
+            return None
+        begin = norm.rindex(" ", 0, begin)
+    pos = begin
+    for kind, word in parts:
+        end = norm.find(" ", pos + 1)
+        if end < 0:
+            return None
+        token = norm[pos + 1:end]
         if token == _SEP:
             return None
         if (kind == "word" and token != word) or (kind == "prefix" and not token.startswith(word)):
             return None
-    return doc.back(anchor_pos, offset)
+        pos = end
+    return begin
 
 
 def _extract_value(doc: _Doc, spec: _ValueRule) -> float | None:
@@ -810,13 +920,13 @@ def compile_config(config: Config) -> tuple[Rules, list[Problem]]:
     for name in config.lists:
         compiler.expand(name, ("lists", name))
     rules: list[IndicatorRule] = []
-    requires: list[tuple[frozenset[int], ...]] = []
+    routes: list[Routes] = []
     for ind in config.indicators:
         compiled = compiler.indicator(ind, config.indicator_paths[ind.id])
         if compiled is not None:
             rules.append(compiled[0])
-            requires.append(compiled[1])
-    return Rules(config, rules, requires, compiler), compiler.problems
+            routes.append(compiled[1])
+    return Rules(config, rules, routes, compiler), compiler.problems
 
 
 def check_examples(rules: Rules) -> tuple[int, list[Problem]]:

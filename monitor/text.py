@@ -8,6 +8,8 @@ pattern and a text can never disagree about a word.
 
 from __future__ import annotations
 
+import codecs
+import encodings.cp1251
 import html
 import re
 import unicodedata
@@ -74,9 +76,122 @@ def fold_words(text: str) -> list[str]:
     return _NON_WORD.sub(" ", folded).split()
 
 
+# The rules read the words of every entry, so `word_string` and `written_words` take a short
+# cut for text in ASCII and the Russian alphabet, which is almost all of it: encoded as cp1251
+# (one byte a character), a 256-byte table folds case, ё and й, turns everything that separates
+# words into a space and drops soft hyphens, all in C. A character the table cannot vouch for
+# (one that folding would decompose, an accent, a control character) sends the text the long
+# way, so the result is always the same.
+_SEPARATORS_1251 = "\u2013\u2014\u2018\u2019\u201a\u201c\u201d\u201e\u00ab\u00bb\u00a0\u2026"
+"""Dashes, quotes, no-break space and ellipsis: not words, and the rest of the text folds the
+same whether or not they make `fold` decompose it."""
+_FALLBACK = 0
+"""The byte the folding table writes for a character it cannot vouch for."""
+
+
+def _byte_tables() -> tuple[bytes, bytes]:
+    folded = bytearray(256)
+    written = bytearray(256)
+    for b in range(256):
+        try:
+            c = bytes([b]).decode("cp1251")
+        except UnicodeDecodeError:
+            continue  # a byte no character encodes to
+        word = c.isalnum() or c == "_"
+        written[b] = b if word else 32
+        low = c.lower()
+        if c == "\u00ad" or b == _FALLBACK:
+            f = c  # deleted, or the marker itself
+        elif c.isascii():
+            f = low if word else " "
+        elif c in _SEPARATORS_1251:
+            f = " "
+        elif "\u0430" <= low <= "\u044f" or low == "ё":
+            f = {"ё": "е", "й": "и"}.get(low, low)
+        else:
+            f = chr(_FALLBACK)
+        folded[b] = f.encode("cp1251")[0]
+    return bytes(folded), bytes(written)
+
+
+_FOLDED_BYTES, _WRITTEN_BYTES = _byte_tables()
+_JOINT = 0x7F
+"""DEL: where `joined_word_string` joins two texts (kept by its table, a space otherwise)."""
+_FOLDED_JOINED = _FOLDED_BYTES[:_JOINT] + bytes([_JOINT]) + _FOLDED_BYTES[_JOINT + 1:]
+_WRITTEN_JOINED = _WRITTEN_BYTES[:_JOINT] + bytes([_JOINT]) + _WRITTEN_BYTES[_JOINT + 1:]
+
+
+# The codec's own tables, called directly: `str.encode("cp1251")` looks the codec up by name
+# and goes through a Python function on every call.
+_ENCODE_1251 = encodings.cp1251.encoding_table
+_DECODE_1251 = encodings.cp1251.decoding_table
+
+
+def _encoded(text: str) -> bytes | None:
+    if text.isascii():
+        return text.encode()
+    try:
+        return codecs.charmap_encode(text, "strict", _ENCODE_1251)[0]
+    except UnicodeEncodeError:
+        return None
+
+
+def _single_spaced(b: bytes) -> bytes:
+    # Not `in`: bytes.__contains__ first tries its argument as an int and builds an exception.
+    b = b.replace(b"  ", b" ")
+    while b.find(b"  ") >= 0:
+        b = b.replace(b"  ", b" ")
+    return b.strip(b" ")
+
+
 def word_string(text: str) -> str:
     """The folded words of `text` separated by single spaces: what terms are matched against."""
-    return " ".join(fold_words(text))
+    raw = _encoded(text)
+    if raw is None:
+        return " ".join(fold_words(text))
+    b = raw.translate(_FOLDED_BYTES, b"\xad")
+    if b.find(b"\0") >= 0:
+        return " ".join(fold_words(text))
+    b = _single_spaced(b)
+    return b.decode() if b.isascii() else codecs.charmap_decode(
+        b, "strict", _DECODE_1251)[0]
+
+
+def joined_word_string(first: str, mark: str, second: str) -> str:
+    """The folded words of `first`, then `mark` (an ASCII character that is not part of a
+    word), then the folded words of `second`, separated by single spaces: `word_string` of two
+    texts at once."""
+    raw = _encoded(f"{first}\x7f{second}")
+    if raw is not None:
+        b = raw.translate(_FOLDED_JOINED, b"\xad")
+        if b.find(b"\0") < 0 and b.count(b"\x7f") == 1:
+            b = _single_spaced(b.replace(b"\x7f", f" {mark} ".encode()))
+            return b.decode() if b.isascii() else codecs.charmap_decode(
+                b, "strict", _DECODE_1251)[0]
+    return " ".join(w for w in (word_string(first), mark, word_string(second)) if w)
+
+
+def written_words(text: str) -> list[str]:
+    """The words of `text` as written, not folded (the same as `WORD.findall(text)`)."""
+    raw = _encoded(text)
+    if raw is None:
+        return WORD.findall(text)
+    b = raw.translate(_WRITTEN_BYTES)
+    return (b.decode() if b.isascii() else codecs.charmap_decode(
+        b, "strict", _DECODE_1251)[0]).split()
+
+
+def joined_written_words(first: str, mark: str, second: str) -> list[str]:
+    """The words of `first` as written, then `mark`, then those of `second`: `written_words` of
+    two texts at once."""
+    raw = _encoded(f"{first}\x7f{second}")
+    if raw is not None:
+        b = raw.translate(_WRITTEN_JOINED)
+        if b.count(b"\x7f") == 1:
+            text = b.decode() if b.isascii() else codecs.charmap_decode(
+                b, "strict", _DECODE_1251)[0]
+            return text.replace("\x7f", f" {mark} ").split()
+    return [*WORD.findall(first), mark, *WORD.findall(second)]
 
 
 def words(text: str) -> list[str]:

@@ -5,7 +5,16 @@ from __future__ import annotations
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from monitor.text import WORD, fold, plain_text, word_string, words
+from monitor.text import (
+    WORD,
+    fold,
+    joined_word_string,
+    joined_written_words,
+    plain_text,
+    word_string,
+    words,
+    written_words,
+)
 
 
 def test_fold_ignores_case_accents_yo_quotes_and_dashes() -> None:
@@ -25,6 +34,41 @@ def test_a_soft_hyphen_does_not_split_a_word() -> None:
 @given(st.text())
 def test_the_word_string_holds_exactly_the_folded_words(text: str) -> None:
     assert word_string(text).split() == WORD.findall(fold(text))
+
+
+# Text of news in English and Russian, with the characters the byte table handles itself and
+# some it must leave to the Unicode path (accents, Ukrainian letters, symbols, controls, DEL).
+_NEWS_CHARS = st.sampled_from(list(
+    "aZ09_ .,;:!?'\"()-%/|\n\tжЖёЁйЙяЯ\u2013\u2014\u2018\u2019\u201a\u201c\u201d\u201e\u00ab"
+    "\u00bb\u00a0\u00ad\u2026\u2010\u2212\u2032\u00e9\u0301\u0456\u0457\u20ac\u2116\u2122"
+    "\u00b5\u0130\u212a\x00\x7f"))
+_NEWS_TEXT = st.text(_NEWS_CHARS, max_size=30) | st.text(max_size=30)
+
+
+@settings(max_examples=300)
+@given(_NEWS_TEXT)
+def test_the_word_string_of_news_text_holds_exactly_the_folded_words(text: str) -> None:
+    assert word_string(text).split() == WORD.findall(fold(text))
+
+
+@settings(max_examples=300)
+@given(_NEWS_TEXT, _NEWS_TEXT)
+def test_two_texts_fold_at_once_as_each_would_alone(first: str, second: str) -> None:
+    assert joined_word_string(first, "|", second).split(" ") == [
+        *WORD.findall(fold(first)), "|", *WORD.findall(fold(second))]
+
+
+@settings(max_examples=300)
+@given(_NEWS_TEXT, _NEWS_TEXT)
+def test_written_words_are_the_words_as_written(first: str, second: str) -> None:
+    assert written_words(first) == WORD.findall(first)
+    assert joined_written_words(first, "|", second) == [
+        *WORD.findall(first), "|", *WORD.findall(second)]
+
+
+def test_the_byte_table_folds_case_yo_short_i_dashes_and_soft_hyphens() -> None:
+    assert word_string("ЁЛКА, «Шойгу» — Рос\u00adнефть…") == "елка шоигу роснефть"
+    assert word_string("Café") == "cafe"  # not in the table: the Unicode path
 
 
 def test_plain_text_strips_markup_and_decodes_entities() -> None:
