@@ -1,41 +1,39 @@
-"""The dashboard: a scenarios screen (one row per scenario: level, changes, alerts, top
-indicator) and a scenario's detail (the stories behind its level).
+"""The dashboard: the scenarios table (monitor/tui/scenarios.py) on the main screen, and from
+it a scenario's detail (detail.py), an entry (entry.py), the feeds (feeds.py) and the help
+(help.py).
 
-The store is read only in a thread worker, which posts the scored board back as a message, so
-the event loop never waits on the database. Every text that comes from a feed or from
+The store is read only in thread workers, which post what they read back as messages, so the
+event loop never waits on the database. Every text that comes from a feed or from
 indicators.yaml is drawn as a `rich.text.Text`, never as markup, so a headline with square
 brackets shows as written.
 """
 
 from __future__ import annotations
 
-from datetime import datetime
+import webbrowser
+from collections.abc import Callable, Iterable
+from datetime import UTC, datetime
 from pathlib import Path
 
 from rich.text import Text
 from textual import work
-from textual.app import App, ComposeResult
+from textual.app import App, ComposeResult, SystemCommand
 from textual.binding import Binding
 from textual.message import Message
 from textual.screen import Screen
 from textual.widgets import DataTable, Footer, Header, Static
 
 from monitor.errors import MonitorError
-from monitor.indicators import Scenario
-from monitor.scoring import ScenarioView, round_points
-from monitor.tui.board import (
-    Board,
-    arrow,
-    level_bar,
-    load_board,
-    shown_change,
-    tenths,
-    top_indicator,
-)
+from monitor.tui.board import Board, load_board, tenths
+from monitor.tui.detail import DetailScreen
+from monitor.tui.feeds import FeedsScreen
+from monitor.tui.help import HelpScreen
+from monitor.tui.reading import load_trends
+from monitor.tui.scenarios import SORTS, ScenarioTable
+from monitor.tui.shapes import stamp as _stamp
+from monitor.tui.widgets import BoardScreen, FilterBar
 
-
-def _stamp(when: datetime) -> str:
-    return when.strftime("%Y-%m-%d %H:%M UTC")
+__all__ = ["DetailScreen", "MonitorApp"]
 
 
 class ScoresLoaded(Message):
@@ -46,6 +44,14 @@ class ScoresLoaded(Message):
         self.board = board
 
 
+class TrendsLoaded(Message):
+    """The worker read or re-scored each scenario's last 30 days."""
+
+    def __init__(self, trends: dict[str, list[float]]) -> None:
+        super().__init__()
+        self.trends = trends
+
+
 class LoadFailed(Message):
     """The worker could not read the rules or the store; `error` says why in one sentence."""
 
@@ -54,63 +60,21 @@ class LoadFailed(Message):
         self.error = error
 
 
-class DetailScreen(Screen[None]):
-    """One scenario: its question, where it comes from, and the stories behind its level."""
-
-    BINDINGS = [Binding("escape", "app.pop_screen", "Back")]
-
-    def __init__(self, scenario: Scenario, view: ScenarioView, now: datetime) -> None:
-        super().__init__()
-        self.scenario = scenario
-        self.view = view
-        self.now = now
-
-    def compose(self) -> ComposeResult:
-        s, score = self.scenario, self.view.score
-        head = Text()
-        head.append(s.title, style="bold")
-        head.append(f"  level {tenths(score.level):.1f} at {_stamp(self.now)}")
-        if self.view.alert:
-            head.append("  ALERT", style="bold red")
-        head.append("\n")
-        head.append(s.question)
-        if s.source:
-            head.append("\nSource: ", style="dim")
-            head.append(s.source, style="dim")
-        if not score.stories:
-            head.append("\nNo evidence counts for this scenario now.", style="italic")
-        yield Header()
-        yield Static(head, id="question")
-        yield DataTable(id="stories", cursor_type="row", zebra_stripes=True)
-        yield Footer()
-
-    def on_mount(self) -> None:
-        table = self.query_one("#stories", DataTable)
-        table.add_columns("time", "source", "indicator", "points", "title")
-        stories = self.view.score.stories
-        for story, points in zip(stories, round_points(stories, self.view.score.level),
-                                 strict=True):
-            lead = story.reports[0]
-            source = f"{lead.source} {lead.grade}"
-            if len(story.reports) > 1:
-                source += f" +{len(story.reports) - 1}"
-            table.add_row(
-                Text(story.latest.strftime("%Y-%m-%d %H:%M")), Text(source),
-                Text(story.indicator), Text(f"{points:+.1f}", justify="right"),
-                Text(" ".join(lead.title.split())),
-                key=f"{story.indicator}:{story.cluster}",
-            )
-        table.focus()
-
-
 class MonitorApp(App[None]):
     """The dashboard over the store at `store_url` with the rules at `indicators_path`, scored
-    at `now` (default: the current time at each refresh)."""
+    at `now` (default: the current time at each refresh).
+
+    `clock` (the real time, for feed health) and `opener` (how a link reaches the browser)
+    are attributes so a test can fix the one and observe the other."""
 
     CSS_PATH = "monitor.tcss"
     TITLE = "monitor"
     BINDINGS = [
+        Binding("s", "sort", "Sort"),
+        Binding("slash", "filter", "Filter"),
+        Binding("f", "feeds", "Feeds"),
         Binding("r", "reload", "Refresh"),
+        Binding("question_mark", "help", "Help"),
         Binding("q", "quit", "Quit"),
     ]
 
@@ -121,21 +85,31 @@ class MonitorApp(App[None]):
         self.indicators_path = Path(indicators_path)
         self.now = now
         self.board: Board | None = None
+        self.trends: dict[str, list[float]] = {}
+        self.clock: Callable[[], datetime] = lambda: datetime.now(UTC)
+        self.opener: Callable[[str], object] = webbrowser.open
+        self._announce: list[tuple[str, Board | None]] = []
 
     def compose(self) -> ComposeResult:
         yield Header()
         yield Static(Text("Scoring…"), id="status")
-        yield DataTable(id="scenarios", cursor_type="row", zebra_stripes=True)
+        yield ScenarioTable()
+        yield FilterBar()
         yield Footer()
 
     def on_mount(self) -> None:
-        table = self.query_one("#scenarios", DataTable)
-        table.add_columns("scenario", "level", "24 h", "7 d", "marks", "top indicator")
+        table = self.query_one("#scenarios", ScenarioTable)
+        table.show()
         table.focus()
         self.load_scores()
 
     def action_reload(self) -> None:
         self.query_one("#status", Static).update(Text("Scoring…"))
+        self.load_scores()
+
+    def rescore(self, reason: str) -> None:
+        """Score again after `reason` (a mark, a poll) and announce what moved."""
+        self._announce.append((reason, self.board))
         self.load_scores()
 
     @work(thread=True, exclusive=True, group="scores")
@@ -147,39 +121,45 @@ class MonitorApp(App[None]):
             return
         self.post_message(ScoresLoaded(board))
 
+    @work(thread=True, exclusive=True, group="trends")
+    def load_trends(self, board: Board) -> None:
+        current = {sid: v.score.level for sid, v in board.views.items()}
+        try:
+            trends = load_trends(self.store_url, board.config, board.now, current)
+        except MonitorError as exc:
+            self.post_message(LoadFailed(str(exc)))
+            return
+        self.post_message(TrendsLoaded(trends))
+
     def on_scores_loaded(self, message: ScoresLoaded) -> None:
         board = self.board = message.board
-        table = self.query_one("#scenarios", DataTable)
-        cursor = table.cursor_row
-        table.clear()
-        alerts = 0
-        for scenario in board.config.scenarios:
-            v = board.views[scenario.id]
-            level = v.score.level
-            marks = Text()
-            if v.alert:
-                alerts += 1
-                marks.append("ALERT", style="bold red")
-            if v.surges:
-                marks.append(" " if marks else "")
-                marks.append(f"surge {len(v.surges)}", style="bold yellow")
-            top = top_indicator(v.score)
-            table.add_row(
-                Text(scenario.title),
-                Text(f"{level_bar(level)} {tenths(level):5.1f}"),
-                Text(arrow(shown_change(level, v.change_24h))),
-                Text(arrow(shown_change(level, v.change_7d))),
-                marks,
-                Text(f"{top[0]} {top[1]:+.1f}" if top else "-"),
-                key=scenario.id,
-            )
-        if board.config.scenarios:
-            table.move_cursor(row=min(cursor, len(board.config.scenarios) - 1))
+        self.query_one("#scenarios", ScenarioTable).show(board)
+        self._status()
+        for screen in self.screen_stack:
+            if isinstance(screen, BoardScreen):
+                screen.board_changed(board)
+        while self._announce:
+            reason, before = self._announce.pop(0)
+            self.notify(moved(reason, before, board), title="Scores updated")
+        self.load_trends(board)
+
+    def on_trends_loaded(self, message: TrendsLoaded) -> None:
+        self.trends = message.trends
+        self.query_one("#scenarios", ScenarioTable).show(trends=message.trends)
+
+    def _status(self) -> None:
+        board = self.board
+        if board is None:
+            return
+        table = self.query_one("#scenarios", ScenarioTable)
         n = len(board.config.scenarios)
+        alerts = sum(1 for v in board.views.values() if v.alert)
         status = Text(f"Scores at {_stamp(board.now)}: {n} scenario{'s' if n != 1 else ''}")
         if alerts:
             status.append(f", {alerts} in alert", style="bold red")
-        status.append(". Enter opens a scenario.", style="dim")
+        if table.needle:
+            status.append(f", {table.row_count} shown for “{table.needle}”")
+        status.append(". ? for keys", style="dim")
         self.query_one("#status", Static).update(status)
 
     def on_load_failed(self, message: LoadFailed) -> None:
@@ -191,5 +171,88 @@ class MonitorApp(App[None]):
         sid = event.row_key.value
         scenario = self.board.config.scenario(sid) if sid else None
         if scenario is not None:
-            self.push_screen(DetailScreen(scenario, self.board.views[scenario.id],
-                                          self.board.now))
+            self.push_screen(DetailScreen(scenario, self.board))
+
+    def on_filter_bar_changed(self, message: FilterBar.Changed) -> None:
+        self.query_one("#scenarios", ScenarioTable).show(needle=message.text)
+        self._status()
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        if action == "sort":
+            return self.screen is self.screen_stack[0]
+        if action == "filter":
+            return bool(self.screen.query(FilterBar))
+        if action == "feeds":
+            return not isinstance(self.screen, FeedsScreen)
+        return True
+
+    def action_sort(self, order: str | None = None) -> None:
+        table = self.query_one("#scenarios", ScenarioTable)
+        table.show(order=order or SORTS[(SORTS.index(table.order) + 1) % len(SORTS)])
+        self._status()
+
+    def action_filter(self) -> None:
+        for bar in self.screen.query(FilterBar):
+            bar.open()
+
+    def action_feeds(self) -> None:
+        if self.board is not None:
+            self.push_screen(FeedsScreen(self.board))
+
+    def action_help(self) -> None:
+        if not isinstance(self.screen, HelpScreen):
+            self.push_screen(HelpScreen())
+
+    def open_link(self, link: str | None) -> None:
+        """Open `link` in the browser if it is a web link, off the event loop."""
+        if not link or not link.lower().startswith(("http://", "https://")):
+            self.notify("This entry has no web link to open.", severity="warning")
+            return
+        self._open(link)
+
+    @work(thread=True, group="browser")
+    def _open(self, link: str) -> None:
+        self.opener(link)
+
+    def get_system_commands(self, screen: Screen[object]) -> Iterable[SystemCommand]:
+        yield from super().get_system_commands(screen)
+        yield SystemCommand("Feeds", "Every feed's health; poll one or all now",
+                            self.action_feeds)
+        yield SystemCommand("Poll every feed now", "Fetch every feed, whether due or not",
+                            self._poll_all)
+        for order in SORTS:
+            label = "as written" if order == "file" else f"by {order}"
+            yield SystemCommand(f"Sort scenarios {label}", "Order the scenarios table",
+                                lambda order=order: self.action_sort(order))
+        yield SystemCommand("Refresh", "Score every scenario again now", self.action_reload)
+        yield SystemCommand("Keys", "Every key and how to read the screens", self.action_help)
+        if self.board is not None:
+            for s in self.board.config.scenarios:
+                yield SystemCommand(f"Open {s.title}", s.question,
+                                    lambda sid=s.id: self._open_scenario(sid))
+
+    def _open_scenario(self, sid: str) -> None:
+        scenario = self.board.config.scenario(sid) if self.board else None
+        if self.board is not None and scenario is not None:
+            self.push_screen(DetailScreen(scenario, self.board))
+
+    def _poll_all(self) -> None:
+        if self.board is None:
+            return
+        screen = FeedsScreen(self.board)
+        self.push_screen(screen, callback=None)
+        self.call_after_refresh(screen.action_poll_all)
+
+
+def moved(reason: str, before: Board | None, after: Board) -> str:
+    """`reason`, then each scenario whose shown level changed, `old -> new`."""
+    changes = []
+    if before is not None:
+        for sid, v in after.views.items():
+            old = before.views.get(sid)
+            if old is None:
+                continue
+            a, b = tenths(old.score.level), tenths(v.score.level)
+            if a != b:
+                changes.append(f"{sid} {a:.1f} → {b:.1f} ({b - a:+.1f})")
+    return reason + (": " + "; ".join(changes) if changes else "; no level moved")
