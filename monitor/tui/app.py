@@ -173,7 +173,7 @@ class MonitorApp(App[None]):
         if scenario is not None:
             self.push_screen(DetailScreen(scenario, self.board))
 
-    def on_filter_bar_changed(self, message: FilterBar.Changed) -> None:
+    def on_filter_bar_filtered(self, message: FilterBar.Filtered) -> None:
         self.query_one("#scenarios", ScenarioTable).show(needle=message.text)
         self._status()
 

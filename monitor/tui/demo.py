@@ -25,8 +25,10 @@ class Seeded:
 
 
 def seed_feeds(folder: Path) -> list[Feed]:
-    """One path feed per `*.xml` file in `folder`, named after the file."""
-    return [Feed(id=p.stem, path=str(p.resolve())) for p in sorted(folder.glob("*.xml"))]
+    """One path feed per `*.xml` (RSS, Atom) or `*.json` (JSON Feed) file in `folder`, named
+    after the file."""
+    files = sorted([*folder.glob("*.xml"), *folder.glob("*.json")])
+    return [Feed(id=p.stem, path=str(p.resolve())) for p in files]
 
 
 def with_demo_feeds(indicators: Path, folder: Path, work: Path) -> Path:

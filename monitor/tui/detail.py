@@ -203,7 +203,7 @@ class DetailScreen(BoardScreen):
             title += f", {len(rows)} shown for “{self.needle}”"
         table.border_title = title
 
-    def on_filter_bar_changed(self, message: FilterBar.Changed) -> None:
+    def on_filter_bar_filtered(self, message: FilterBar.Filtered) -> None:
         self.needle = message.text
         self._draw_stories()
 

@@ -154,7 +154,7 @@ class FeedsScreen(BoardScreen):
                 line.append(f"\n{self.last_poll}.")
             self.query_one("#feeds-status", Static).update(line)
 
-    def on_filter_bar_changed(self, message: FilterBar.Changed) -> None:
+    def on_filter_bar_filtered(self, message: FilterBar.Filtered) -> None:
         self.needle = message.text
         self._draw()
 

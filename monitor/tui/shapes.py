@@ -105,7 +105,7 @@ def change_text(change: float, big: float = 10.0) -> Text:
     elif change < 0:
         text, style = f"▼{change:+5.1f}", "cyan"
     else:
-        return Text("·   0.0", style="dim", justify="right")
+        return Text("·  0.0", style="dim", justify="right")
     if abs(change) >= big:
         style = f"bold {style}"
     return Text(text, style=style, justify="right")

@@ -20,7 +20,7 @@ class FilterBar(Input):
 
     BINDINGS = [Binding("escape", "clear", "Clear filter", show=False)]
 
-    class Changed(Message):
+    class Filtered(Message):
         """The filter text changed (`text` is "" when cleared)."""
 
         def __init__(self, text: str) -> None:
@@ -49,7 +49,7 @@ class FilterBar(Input):
 
     def on_input_changed(self, event: Input.Changed) -> None:
         event.stop()
-        self.post_message(self.Changed(event.value))
+        self.post_message(self.Filtered(event.value))
 
     def on_input_submitted(self, event: Input.Submitted) -> None:
         event.stop()
