@@ -581,3 +581,23 @@ def test_level_bars_and_arrows() -> None:
     assert level_bar(100) == "█" * 10
     assert level_bar(62.5) == "██████▎   "
     assert (arrow(3.2), arrow(-1.0), arrow(0.0)) == ("▲ +3.2", "▼ -1.0", "·  0.0")
+
+
+def test_the_latest_evidence_is_newest_first_and_enter_opens_its_entry(
+        demo_store: Demo) -> None:
+    url, rules, now = demo_store
+    app = MonitorApp(url, rules, now=now)
+
+    async def steps(pilot: Pilot[None]) -> None:
+        table = app.query_one("#latest", DataTable)
+        times = column(table, 0)
+        assert times == sorted(times, reverse=True) and times[0] == "12-07 13:00"
+        assert column(table, 1)[0] == " -23.5 +1 negotiated-settlement"
+        await pilot.press("tab", "down", "enter")
+        await settle(app, pilot)
+        screen = app.screen
+        assert isinstance(screen, EntryScreen)
+        assert screen.view is not None
+        assert screen.view.stored.entry.title == str(table.get_row_at(1)[2])
+
+    drive(app, steps, size=(120, 40))

@@ -26,10 +26,11 @@ from textual.widgets import DataTable, Footer, Header, Static
 from monitor.errors import MonitorError
 from monitor.tui.board import Board, load_board, tenths
 from monitor.tui.detail import DetailScreen
+from monitor.tui.entry import EntryScreen
 from monitor.tui.feeds import FeedsScreen
 from monitor.tui.help import HelpScreen
 from monitor.tui.reading import load_trends
-from monitor.tui.scenarios import SORTS, ScenarioTable
+from monitor.tui.scenarios import SORTS, LatestTable, ScenarioTable
 from monitor.tui.shapes import stamp as _stamp
 from monitor.tui.widgets import BoardScreen, FilterBar
 
@@ -94,6 +95,7 @@ class MonitorApp(App[None]):
         yield Header()
         yield Static(Text("Scoring…"), id="status")
         yield ScenarioTable()
+        yield LatestTable()
         yield FilterBar()
         yield Footer()
 
@@ -134,6 +136,7 @@ class MonitorApp(App[None]):
     def on_scores_loaded(self, message: ScoresLoaded) -> None:
         board = self.board = message.board
         self.query_one("#scenarios", ScenarioTable).show(board)
+        self.query_one("#latest", LatestTable).show(board)
         self._status()
         for screen in self.screen_stack:
             if isinstance(screen, BoardScreen):
@@ -166,6 +169,9 @@ class MonitorApp(App[None]):
         self.query_one("#status", Static).update(Text(message.error, style="bold red"))
 
     def on_data_table_row_selected(self, event: DataTable.RowSelected) -> None:
+        if self.board is not None and event.data_table.id == "latest" and event.row_key.value:
+            self.push_screen(EntryScreen(int(event.row_key.value), self.board))
+            return
         if self.board is None or event.data_table.id != "scenarios":
             return
         sid = event.row_key.value

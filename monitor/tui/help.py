@@ -6,7 +6,6 @@ from rich.table import Table
 from rich.text import Text
 from textual.app import ComposeResult
 from textual.binding import Binding
-from textual.containers import VerticalScroll
 from textual.screen import ModalScreen
 from textual.widgets import Static
 
@@ -66,5 +65,7 @@ class HelpScreen(ModalScreen[None]):
     ]
 
     def compose(self) -> ComposeResult:
-        with VerticalScroll(id="help"):
-            yield Static(help_text())
+        box = Static(help_text(), id="help")
+        box.border_title = "keys"
+        box.border_subtitle = "escape closes"
+        yield box

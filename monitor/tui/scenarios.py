@@ -1,5 +1,6 @@
 """The scenarios table: one row per scenario with its level as a bar and a number, its 24 h and
-7 d changes, a 30-day trend and its alert and surge marks, sorted by level or by change.
+7 d changes, a 30-day trend and its alert and surge marks, sorted by level or by change; and
+under it the latest evidence across scenarios, so what just moved is one key away.
 
 The columns fit the terminal: at 80 columns the trend shows two days a cell and the title
 gives way first; wider terminals get the full 30-day trend and the top indicator.
@@ -9,14 +10,15 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from datetime import datetime
 
 from rich.text import Text
 from textual.coordinate import Coordinate
 from textual.widgets import DataTable
 
-from monitor.scoring import ScenarioView
+from monitor.scoring import Report, ScenarioView, round_points
 from monitor.tui.board import Board, level_bar, shown_change, tenths, top_indicator
-from monitor.tui.shapes import change_text, level_style, shown, sparkline
+from monitor.tui.shapes import change_text, level_style, short_time, shown, sparkline
 from monitor.tui.widgets import matches
 
 SORTS = ("level", "24 h", "7 d", "file")
@@ -143,3 +145,63 @@ class ScenarioTable(DataTable[Text]):
         ids = [s.id for s in scenarios]
         if cursor_id in ids:
             self.move_cursor(row=ids.index(str(cursor_id)), animate=False)
+
+
+@dataclass(frozen=True)
+class Latest:
+    """A story behind some scenario's level, by its strongest report, with the points it
+    gives each scenario it counts for (largest first)."""
+
+    when: datetime
+    entry: int
+    source: str
+    grade: str
+    title: str
+    points: tuple[tuple[str, float], ...]
+
+
+def latest(board: Board, limit: int = 100) -> list[Latest]:
+    """The newest stories counting for any scenario now, newest first: what just moved."""
+    found: dict[int, tuple[Report, list[tuple[str, float]]]] = {}
+    for sid, view in board.views.items():
+        score = view.score
+        for story, p in zip(score.stories, round_points(score.stories, score.level),
+                            strict=True):
+            lead = story.reports[0]
+            found.setdefault(lead.entry, (lead, []))[1].append((sid, p))
+    rows = [Latest(r.when, r.entry, r.source, r.grade, r.title,
+                   tuple(sorted(points, key=lambda x: (-abs(x[1]), x[0]))))
+            for r, points in found.values()]
+    rows.sort(key=lambda x: (x.when, x.entry), reverse=True)
+    return rows[:limit]
+
+
+class LatestTable(DataTable[Text]):
+    """The newest evidence across scenarios, under the scenarios table: enter opens it."""
+
+    def __init__(self) -> None:
+        super().__init__(id="latest", cursor_type="row", zebra_stripes=True)
+        self.border_title = "latest evidence"
+        self.rows_shown: list[Latest] = []
+
+    def show(self, board: Board) -> None:
+        self.rows_shown = latest(board)
+        self._draw()
+
+    def on_resize(self) -> None:
+        self._draw()
+
+    def _draw(self) -> None:
+        width = self.size.width or self.app.size.width
+        self.clear(columns=True)
+        moves = 34 if width >= 110 else 28
+        self.add_column(Text("time"), width=11)
+        self.add_column(Text("points  scenario"), width=moves)
+        self.add_column(Text("title"), width=max(20, width - 11 - moves - 2 * 4 - 2))
+        for row in self.rows_shown:
+            (sid, p), *more = row.points
+            counts = Text(f"{p:+6.1f}", style="bold", no_wrap=True, overflow="ellipsis")
+            counts.append(f" +{len(more)} " if more else "    ", style="dim")
+            counts.append(sid)
+            self.add_row(Text(short_time(row.when)), counts, shown(row.title), key=str(row.entry))
+        self.border_title = f"latest evidence: {len(self.rows_shown)} stories"
