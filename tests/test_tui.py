@@ -251,6 +251,9 @@ def test_slash_filters_the_scenarios_and_escape_clears(demo_store: Demo
         assert app.focused is table and table.row_count == 1
         await pilot.press("slash", "escape")
         assert table.row_count == 8 and app.focused is table
+        await pilot.press("slash", *"qs")  # typed into the filter: neither quits nor sorts
+        assert not app._exit and table.order == "level"  # noqa: SLF001
+        assert table.needle == "qs" and table.row_count == 0
 
     drive(app, steps)
 
