@@ -28,7 +28,7 @@ from monitor.tui.board import arrow, level_bar, load_board
 from monitor.tui.entry import EntryScreen
 from monitor.tui.feeds import FeedsScreen
 from monitor.tui.help import HelpScreen
-from monitor.tui.reading import load_trends
+from monitor.tui.reading import load_trends, trend_days
 
 ROOT = Path(__file__).resolve().parents[1]
 SHIPPED = ROOT / "indicators.yaml"
@@ -187,16 +187,27 @@ def test_the_trend_is_thirty_days_ending_at_the_level_now(
     trends = load_trends(url, board.config, board.now, current)
     war = trends["protracted-war"]
     assert len(war) == 30 and war[-1] == current["protracted-war"]
-    # A week ago, re-scored from the stored evidence: the level now less its 7-day change.
-    assert war[-8] == pytest.approx(current["protracted-war"]
-                                    - board.views["protracted-war"].change_7d)
+    # The past days end at midnight, scored from the stored evidence as `monitor scores` does.
+    moments = trend_days(now)
+    assert moments[-2].isoformat() == "2025-12-07T00:00:00+00:00"
+    assert moments[0].isoformat() == "2025-11-09T00:00:00+00:00"
+    for d in (-2, -9):
+        out = io.StringIO()
+        assert main(["--db", url, "--indicators", str(rules), "scores", "--json", "--at",
+                     moments[d].isoformat()], out) == 0
+        levels = {r["scenario"]: r["level"] for r in map(json.loads, out.getvalue().splitlines())}
+        assert {sid: round(t[d] or 0.0, 1) for sid, t in trends.items()} == levels
+    # Levels scored before are taken as they are.
+    again = load_trends(url, board.config, board.now, current,
+                        known={("protracted-war", moments[3]): 42.0})
+    assert again["protracted-war"][3] == 42.0 and again["protracted-war"][4] == war[4]
     app = MonitorApp(url, rules, now=now)
 
     async def steps(pilot: Pilot[None]) -> None:
         table = app.query_one("#scenarios", DataTable)
         assert app.trends == trends
         # 15 cells at 80 columns: two days a cell; the last cell is today's level, the top.
-        assert column(table, 4)[0] == "▆▅▅▅▄▆▆▆▇▆▇▇█▇█"
+        assert column(table, 4)[0] == "▅▅▅▅▄▆▆▆▇▇▇▇█▇█"
 
     drive(app, steps)
 

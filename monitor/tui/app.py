@@ -10,6 +10,7 @@ brackets shows as written.
 
 from __future__ import annotations
 
+import time
 import webbrowser
 from collections.abc import Callable, Iterable
 from datetime import UTC, datetime
@@ -22,6 +23,7 @@ from textual.binding import Binding
 from textual.message import Message
 from textual.screen import Screen
 from textual.widgets import DataTable, Footer, Header, Static
+from textual.worker import get_current_worker
 
 from monitor.errors import MonitorError
 from monitor.tui.board import Board, load_board, tenths
@@ -29,7 +31,7 @@ from monitor.tui.detail import DetailScreen
 from monitor.tui.entry import EntryScreen
 from monitor.tui.feeds import FeedsScreen
 from monitor.tui.help import HelpScreen
-from monitor.tui.reading import load_trends
+from monitor.tui.reading import Trends, load_trends, scoring_key, trend_days
 from monitor.tui.scenarios import SORTS, LatestTable, ScenarioTable
 from monitor.tui.shapes import stamp as _stamp
 from monitor.tui.widgets import BoardScreen, FilterBar
@@ -46,11 +48,15 @@ class ScoresLoaded(Message):
 
 
 class TrendsLoaded(Message):
-    """The worker read or re-scored each scenario's last 30 days."""
+    """The worker read or re-scored each scenario's last 30 days (`done`: all of them) at
+    `moments`, under rules with `key` (reading.scoring_key)."""
 
-    def __init__(self, trends: dict[str, list[float]]) -> None:
+    def __init__(self, trends: Trends, moments: list[datetime] | None = None,
+                 key: str = "") -> None:
         super().__init__()
         self.trends = trends
+        self.moments = moments
+        self.key = key
 
 
 class LoadFailed(Message):
@@ -86,7 +92,11 @@ class MonitorApp(App[None]):
         self.indicators_path = Path(indicators_path)
         self.now = now
         self.board: Board | None = None
-        self.trends: dict[str, list[float]] = {}
+        self.trends: Trends = {}
+        # Past days' levels by (scenario, moment), kept across refreshes while the rules and
+        # the evidence stay the same: scoring 29 past days of a large store takes a while.
+        self._past: dict[tuple[str, datetime], float] = {}
+        self._past_key = ""
         self.clock: Callable[[], datetime] = lambda: datetime.now(UTC)
         self.opener: Callable[[str], object] = webbrowser.open
         self._announce: list[tuple[str, Board | None]] = []
@@ -112,6 +122,7 @@ class MonitorApp(App[None]):
     def rescore(self, reason: str) -> None:
         """Score again after `reason` (a mark, a poll) and announce what moved."""
         self._announce.append((reason, self.board))
+        self._past = {}  # the evidence changed, so may the past
         self.load_scores()
 
     @work(thread=True, exclusive=True, group="scores")
@@ -125,13 +136,27 @@ class MonitorApp(App[None]):
 
     @work(thread=True, exclusive=True, group="trends")
     def load_trends(self, board: Board) -> None:
+        worker = get_current_worker()
         current = {sid: v.score.level for sid, v in board.views.items()}
+        key = scoring_key(board.config)
+        known = dict(self._past) if key == self._past_key else {}
+        shown = [time.monotonic()]
+
+        def progress(trends: Trends) -> None:
+            # The sparklines fill in from today backwards, redrawn at most twice a second.
+            if time.monotonic() - shown[0] >= 0.5:
+                shown[0] = time.monotonic()
+                self.post_message(TrendsLoaded(trends))
+
         try:
-            trends = load_trends(self.store_url, board.config, board.now, current)
+            trends = load_trends(self.store_url, board.config, board.now, current,
+                                 progress=progress, cancelled=lambda: worker.is_cancelled,
+                                 known=known)
         except MonitorError as exc:
             self.post_message(LoadFailed(str(exc)))
             return
-        self.post_message(TrendsLoaded(trends))
+        if not worker.is_cancelled:
+            self.post_message(TrendsLoaded(trends, trend_days(board.now), key))
 
     def on_scores_loaded(self, message: ScoresLoaded) -> None:
         board = self.board = message.board
@@ -148,6 +173,11 @@ class MonitorApp(App[None]):
 
     def on_trends_loaded(self, message: TrendsLoaded) -> None:
         self.trends = message.trends
+        if message.moments is not None:
+            self._past_key = message.key
+            self._past = {(sid, at): level for sid, levels in message.trends.items()
+                          for at, level in zip(message.moments[:-1], levels, strict=False)
+                          if level is not None}
         self.query_one("#scenarios", ScenarioTable).show(trends=message.trends)
 
     def _status(self) -> None:

@@ -11,7 +11,8 @@ from __future__ import annotations
 
 import asyncio
 import getpass
-from collections.abc import Iterator, Mapping, Sequence
+from bisect import bisect_left, bisect_right
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -48,23 +49,42 @@ def who() -> str:
 
 
 def trend_days(now: datetime, days: int = TREND_DAYS) -> list[datetime]:
-    """The moments a trend shows, oldest first: `now` and the same time on each earlier day."""
-    return [now - timedelta(days=days - 1 - i) for i in range(days)]
+    """The moments a trend shows, oldest first: the end (midnight UTC) of each of the
+    `days - 1` days before today, then `now`. Whole days, so the past points stay the same
+    moments from one refresh to the next and need scoring only once."""
+    today = now.astimezone(UTC).replace(hour=0, minute=0, second=0, microsecond=0)
+    return [today - timedelta(days=days - 2 - i) for i in range(days - 1)] + [now]
+
+
+Trends = dict[str, list[float | None]]
 
 
 def load_trends(store_url: str | None, config: Config, now: datetime,
-                current: dict[str, float], days: int = TREND_DAYS) -> dict[str, list[float]]:
+                current: dict[str, float], days: int = TREND_DAYS,
+                progress: Callable[[Trends], None] | None = None,
+                cancelled: Callable[[], bool] = lambda: False,
+                known: Mapping[tuple[str, datetime], float] | None = None) -> Trends:
     """Each scenario's level at each of `trend_days(now)`: the last stored snapshot of that
-    day where there is one (what was shown then), else the level scored now from the stored
-    evidence of that day, as `monitor backtest` replays it. The last point is `current`."""
+    day where there is one (what was shown then), else the level of `known` for that
+    scenario and moment (scored before), else the level scored now from the stored evidence
+    of that day, as `monitor backtest` replays it. The last point is `current`.
+
+    Scoring a large store's past days takes several times as long as the board, so days are
+    filled newest first, `progress` is handed the trends so far (None for days not done yet)
+    after each day, and the work stops early (days left None) once `cancelled()` says so."""
     moments = trend_days(now, days)
     with _opened(store_url) as store:
-        stored = store.snapshots(since=moments[0] - timedelta(days=1), until=now)
+        stored = store.snapshots(since=moments[0] - timedelta(days=1),
+                                 until=moments[-2] + timedelta(microseconds=1))
         taken: dict[tuple[str, int], float] = {}
         for snap in stored:  # by scenario then time, so a later snapshot of a day wins
-            day = days - 1 - int((now - snap.at).total_seconds() // 86400)
-            if 0 <= day < days - 1:
+            day = bisect_left(moments, snap.at, hi=days - 1)
+            if day < days - 1:
                 taken[(snap.scenario, day)] = snap.level
+        for (sid, at), level in (known or {}).items():
+            d = bisect_left(moments, at, hi=days - 1)
+            if d < days - 1 and moments[d] == at:
+                taken.setdefault((sid, d), level)
         missing = [(s.id, d) for s in config.scenarios for d in range(days - 1)
                    if (s.id, d) not in taken]
         evidence: list[scoring.Evidence] = []
@@ -74,19 +94,39 @@ def load_trends(store_url: str | None, config: Config, now: datetime,
             evidence = scored_to_evidence(store.scored_hits_since(oldest, until=now))
             false_hits = store.false_hits()
     settings = scoring.settings_for(config)
-    out: dict[str, list[float]] = {}
+    out: Trends = {}
+    mine: dict[str, list[scoring.Evidence]] = {}
+    times: dict[str, list[datetime]] = {}
+    reach: dict[str, timedelta] = {}
     for s in config.scenarios:
         related = {i.id for i in config.indicators if _touches(i, s.id)}
-        mine = [ev for ev in evidence if ev.indicator in related]
-        levels = []
-        for d, at in enumerate(moments[:-1]):
-            level = taken.get((s.id, d))
-            if level is None:
-                level = scoring.score(s.id, mine, config, at, settings, false_hits).level
-            levels.append(level)
-        levels.append(current.get(s.id, 0.0))
-        out[s.id] = levels
+        # Oldest first, as the store returns hits, so each day scores only its own window.
+        mine[s.id] = [ev for ev in evidence if ev.indicator in related]
+        times[s.id] = [ev.when for ev in mine[s.id]]
+        reach[s.id] = timedelta(seconds=scoring.half_life_seconds(config, s.id)
+                                * scoring.HORIZON_HALF_LIVES)
+        out[s.id] = [taken.get((s.id, d)) for d in range(days - 1)] + [current.get(s.id, 0.0)]
+    for d in range(days - 2, -1, -1):
+        if cancelled():
+            break
+        at = moments[d]
+        for s in config.scenarios:
+            if out[s.id][d] is None:
+                lo = bisect_left(times[s.id], at - reach[s.id])
+                hi = bisect_right(times[s.id], at)
+                out[s.id][d] = scoring.score(s.id, mine[s.id][lo:hi], config, at, settings,
+                                             false_hits).level
+        if progress is not None and missing:
+            progress({sid: list(levels) for sid, levels in out.items()})
     return out
+
+
+def scoring_key(config: Config) -> str:
+    """What the past levels depend on in `config` (scenarios, indicators, defaults, feeds'
+    grades): while it and the evidence stay the same, a past day's level does too."""
+    parts = [m.model_dump_json() for m in (config.defaults, *config.scenarios,
+                                           *config.indicators, *config.feeds)]
+    return "\n".join(parts)
 
 
 def _touches(indicator: Indicator, scenario: str) -> bool:

@@ -76,12 +76,13 @@ class ScenarioTable(DataTable[Text]):
         super().__init__(id="scenarios", cursor_type="row", zebra_stripes=True,
                          classes="filtered")
         self.board: Board | None = None
-        self.trends: Mapping[str, Sequence[float]] = {}
+        self.trends: Mapping[str, Sequence[float | None]] = {}
         self.order = SORTS[0]
         self.needle = ""
         self._drawn_width = -1
 
-    def show(self, board: Board | None = None, trends: Mapping[str, Sequence[float]] | None = None,
+    def show(self, board: Board | None = None,
+             trends: Mapping[str, Sequence[float | None]] | None = None,
              order: str | None = None, needle: str | None = None) -> None:
         self.board = board or self.board
         self.trends = self.trends if trends is None else trends

@@ -1,0 +1,98 @@
+"""The dashboard benchmark: how long the dashboard's workers take over a large store, each as a
+ratio of the board itself (`load_board`, every scenario's view: the baseline).
+
+It builds, untimed, the store of bench/scoring.py (entries and hits spread over 180 days from
+the shipped indicators.yaml), then times in one run, best of `--repeat`:
+
+- `load_board`: every scenario's view at a fixed `now` (the first screen waits for this);
+- `load_trends`: every scenario's last 30 days (drawn a moment after the board), with no
+  snapshots stored, so every day is scored from the stored evidence; and again as a refresh
+  does it, with the past days' levels scored before;
+- `load_detail`: one scenario's signpost board and evidence rows (what Enter waits for), for
+  the scenario with the most stories.
+
+Run: .venv/bin/python bench/dashboard.py [--quick]
+"""
+
+from __future__ import annotations
+
+import argparse
+import platform
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import TypeVar
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from scoring import NOW, ROOT, build_store  # noqa: E402
+
+from monitor.rules import load  # noqa: E402
+from monitor.tui.board import load_board  # noqa: E402
+from monitor.tui.reading import load_detail, load_trends, trend_days  # noqa: E402
+
+T = TypeVar("T")
+
+
+def best(fn: Callable[[], T], repeat: int) -> tuple[T, float]:
+    times = []
+    result: T | None = None
+    for _ in range(repeat):
+        started = time.perf_counter()
+        result = fn()
+        times.append(time.perf_counter() - started)
+    assert result is not None
+    return result, min(times)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--entries", type=int, default=300_000)
+    parser.add_argument("--hits", type=int, default=1_000_000)
+    parser.add_argument("--days", type=int, default=180)
+    parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument("--repeat", type=int, default=2)
+    parser.add_argument("--quick", action="store_true", help="30,000 entries, 100,000 hits")
+    args = parser.parse_args(argv)
+    if args.quick:
+        args.entries, args.hits = 30_000, 100_000
+
+    print(f"python {platform.python_version()} on {platform.machine()}, "
+          f"{platform.system()} {platform.release()}")
+    path = ROOT / "indicators.yaml"
+    rules = load(path, examples=False).rules
+    with tempfile.TemporaryDirectory(prefix="monitor-bench-") as tmp:
+        url = f"sqlite:///{Path(tmp) / 'bench.db'}"
+        store, work = build_store(url, rules, args.entries, args.hits, args.days, args.seed)
+        store.close()
+        print(f"setup (untimed): {work.entries:,} entries, {work.hits:,} hits over "
+              f"{args.days} days; built in {work.setup_s:.1f} s\n")
+        board, t_board = best(lambda: load_board(url, path, NOW), args.repeat)
+        current = {sid: v.score.level for sid, v in board.views.items()}
+        trends, t_trends = best(lambda: load_trends(url, board.config, NOW, current),
+                                args.repeat)
+        # A refresh: the past days scored before are reused (the dashboard keeps them while
+        # the rules and the evidence stay the same).
+        moments = trend_days(NOW)
+        known = {(sid, at): level for sid, levels in trends.items()
+                 for at, level in zip(moments[:-1], levels, strict=False) if level is not None}
+        _, t_again = best(lambda: load_trends(url, board.config, NOW, current, known=known),
+                          args.repeat)
+        busiest = max(board.views, key=lambda sid: len(board.views[sid].score.stories))
+        view = board.views[busiest]
+        detail, t_detail = best(lambda: load_detail(url, board.config, busiest, view, NOW),
+                                args.repeat)
+    print(f"best of {args.repeat}, wall seconds, and as a ratio of load_board")
+    print(f"  load_board  (every scenario now)        {t_board:8.3f}   1.00")
+    print(f"  load_trends (30 days, no snapshots)     {t_trends:8.3f}  {t_trends / t_board:5.2f}")
+    print(f"  load_trends (a refresh: past days kept) {t_again:8.3f}  {t_again / t_board:5.2f}")
+    print(f"  load_detail ({busiest}: {len(detail.evidence):,} stories, "
+          f"{len(detail.signposts)} signposts)")
+    print(f"  {'':40}{t_detail:8.3f}  {t_detail / t_board:5.2f}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
