@@ -57,7 +57,8 @@ def find_seeds(*candidates: Path) -> Path:
 
 
 def seed(store: Store, rules: Rules, folder: Path) -> Seeded:
-    """Poll every feed file of `folder` into `store` once, matched with `rules`."""
+    """Poll every feed file of `folder` into `store` once, matched with `rules`, one after
+    the other, so the entries get the same keys on every run (the dashboard shows them)."""
     feeds = seed_feeds(folder)
     store.sync_sources(feeds)
 
@@ -65,7 +66,10 @@ def seed(store: Store, rules: Rules, folder: Path) -> Seeded:
         async with Poller(feeds, rules, store, base_dir=folder,
                           default_every=rules.config.defaults.every,
                           clock=lambda: datetime.now(UTC)) as poller:
-            return await poller.poll_now(force=True)
+            outcomes = []
+            for feed in feeds:
+                outcomes.extend((await poller.poll_now([feed.id], force=True)).outcomes)
+            return PollReport(outcomes)
 
     report = asyncio.run(go())
     newest = store.entries(limit=1)
