@@ -258,10 +258,14 @@ def test_slash_filters_the_scenarios_and_escape_clears(demo_store: Demo
         await pilot.press("slash", *"econ")
         assert [str(k.value) for k in table.rows] == ["economic-crisis"]
         assert "1 shown for “econ”" in str(app.query_one("#status", Static).render())
+        latest = app.query_one("#latest", DataTable)
+        assert 0 < latest.row_count < 39
+        assert all("econ" in (str(row[1]) + str(row[2])).lower()
+                   for row in map(latest.get_row_at, range(latest.row_count)))
         await pilot.press("enter")  # keeps the filter, back to the table
         assert app.focused is table and table.row_count == 1
         await pilot.press("slash", "escape")
-        assert table.row_count == 8 and app.focused is table
+        assert table.row_count == 8 and app.focused is table and latest.row_count == 39
         await pilot.press("slash", *"qs")  # typed into the filter: neither quits nor sorts
         assert not app._exit and table.order == "level"  # noqa: SLF001
         assert table.needle == "qs" and table.row_count == 0

@@ -192,7 +192,8 @@ class MonitorApp(App[None]):
             status.append(f", {alerts} in alert", style="bold red")
         if table.needle:
             status.append(f", {table.row_count} shown for “{table.needle}”")
-        status.append(". ? for keys", style="dim")
+        else:
+            status.append(". ? for keys", style="dim")
         self.query_one("#status", Static).update(status)
 
     def on_load_failed(self, message: LoadFailed) -> None:
@@ -211,6 +212,7 @@ class MonitorApp(App[None]):
 
     def on_filter_bar_filtered(self, message: FilterBar.Filtered) -> None:
         self.query_one("#scenarios", ScenarioTable).show(needle=message.text)
+        self.query_one("#latest", LatestTable).show(needle=message.text)
         self._status()
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:

@@ -184,9 +184,17 @@ class LatestTable(DataTable[Text]):
         super().__init__(id="latest", cursor_type="row", zebra_stripes=True)
         self.border_title = "latest evidence"
         self.rows_shown: list[Latest] = []
+        self.board: Board | None = None
+        self.needle = ""
 
-    def show(self, board: Board) -> None:
-        self.rows_shown = latest(board)
+    def show(self, board: Board | None = None, needle: str | None = None) -> None:
+        """Re-draw from `board`, narrowed to the stories whose title, source or scenarios
+        hold every word of `needle` (the scenarios' filter)."""
+        self.board = board or self.board
+        self.needle = self.needle if needle is None else needle
+        rows = latest(self.board) if self.board is not None else []
+        self.rows_shown = [r for r in rows
+                           if matches(self.needle, r.title, r.source, *(s for s, _ in r.points))]
         self._draw()
 
     def on_resize(self) -> None:
