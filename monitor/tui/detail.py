@@ -114,7 +114,7 @@ class DetailScreen(BoardScreen):
     @work(thread=True, exclusive=True, group="detail")
     def load(self) -> None:
         try:
-            detail = load_detail(self.app.store_url,  # type: ignore[attr-defined]
+            detail = load_detail(self.dashboard.store_url,
                                  self.board.config, self.scenario.id, self.view, self.board.now)
         except MonitorError as exc:
             self.post_message(DetailFailed(str(exc)))
@@ -237,4 +237,4 @@ class DetailScreen(BoardScreen):
     def action_open_link(self) -> None:
         row = self.selected()
         if row is not None:
-            self.app.open_link(row.link)  # type: ignore[attr-defined]
+            self.dashboard.open_link(row.link)

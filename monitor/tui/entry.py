@@ -111,7 +111,7 @@ class EntryScreen(BoardScreen):
     @work(thread=True, exclusive=True, group="entry")
     def load(self) -> None:
         try:
-            view = load_entry(self.app.store_url,  # type: ignore[attr-defined]
+            view = load_entry(self.dashboard.store_url,
                               self.board.config, self.pk)
         except MonitorError as exc:
             self.post_message(WriteFailed(str(exc)))
@@ -181,7 +181,7 @@ class EntryScreen(BoardScreen):
 
     def action_open_link(self) -> None:
         if self.view is not None:
-            self.app.open_link(self.view.stored.entry.link)  # type: ignore[attr-defined]
+            self.dashboard.open_link(self.view.stored.entry.link)
 
     def action_mark_false(self) -> None:
         hit = self.selected()
@@ -196,7 +196,7 @@ class EntryScreen(BoardScreen):
     @work(thread=True, group="mark")
     def write(self, indicator: str, false: bool) -> None:
         try:
-            changed = mark(self.app.store_url, self.pk, indicator, false)  # type: ignore[attr-defined]
+            changed = mark(self.dashboard.store_url, self.pk, indicator, false)
         except MonitorError as exc:
             self.post_message(WriteFailed(str(exc)))
             return
@@ -210,4 +210,4 @@ class EntryScreen(BoardScreen):
             self.notify(f"The hit of {message.indicator} was not marked.")
             return
         what = "marked false" if message.false else "counts again"
-        self.app.rescore(f"{message.indicator} on entry {self.pk} {what}")  # type: ignore[attr-defined]
+        self.dashboard.rescore(f"{message.indicator} on entry {self.pk} {what}")

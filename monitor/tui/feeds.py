@@ -98,7 +98,7 @@ class FeedsScreen(BoardScreen):
     @work(thread=True, exclusive=True, group="feeds")
     def load(self) -> None:
         try:
-            feeds = load_feeds(self.app.store_url, self.board.config)  # type: ignore[attr-defined]
+            feeds = load_feeds(self.dashboard.store_url, self.board.config)
         except MonitorError as exc:
             self.post_message(FeedsFailed(str(exc)))
             return
@@ -121,7 +121,7 @@ class FeedsScreen(BoardScreen):
         width = table.size.width or self.app.size.width
         cursor = table.cursor_row
         table.clear(columns=True)
-        now = self.app.clock()  # type: ignore[attr-defined]
+        now = self.dashboard.clock()
         wide = width >= 110
         columns = [("feed", 24 if wide else 16), ("", 1), ("status", 9), ("last ok", 9),
                    ("next", 8), ("entries", 7)]
@@ -183,7 +183,7 @@ class FeedsScreen(BoardScreen):
     @work(thread=True, group="poll")
     def run_poll(self, ids: list[str] | None) -> None:
         try:
-            report = poll(self.app.store_url, self.app.indicators_path,  # type: ignore[attr-defined]
+            report = poll(self.dashboard.store_url, self.dashboard.indicators_path,
                           ids)
         except MonitorError as exc:
             self.post_message(FeedsFailed(str(exc)))
@@ -196,4 +196,4 @@ class FeedsScreen(BoardScreen):
         self.notify(line, severity="warning" if message.report.failed else "information")
         self.load()
         if message.report.new:
-            self.app.rescore(line)  # type: ignore[attr-defined]
+            self.dashboard.rescore(line)

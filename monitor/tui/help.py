@@ -61,7 +61,6 @@ class HelpScreen(ModalScreen[None]):
     BINDINGS = [
         Binding("escape", "app.pop_screen", "Close"),
         Binding("question_mark", "app.pop_screen", "Close"),
-        Binding("q", "app.pop_screen", "Close", show=False),
     ]
 
     def compose(self) -> ComposeResult:

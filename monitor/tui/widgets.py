@@ -3,7 +3,10 @@ board (re-drawn when the scores change)."""
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from collections.abc import Callable
+from datetime import datetime
+from pathlib import Path
+from typing import TYPE_CHECKING, Protocol, cast
 
 from textual.binding import Binding
 from textual.message import Message
@@ -62,8 +65,25 @@ def matches(needle: str, *haystack: str) -> bool:
     return all(word in text for word in needle.casefold().split())
 
 
+class Dashboard(Protocol):
+    """What the screens use of the app (monitor.tui.app.MonitorApp), named here so the
+    screens need not import the app that imports them."""
+
+    store_url: str | None
+    indicators_path: Path
+    clock: Callable[[], datetime]
+
+    def open_link(self, link: str | None) -> None: ...
+
+    def rescore(self, reason: str) -> None: ...
+
+
 class BoardScreen(Screen[None]):
     """A screen that is told when the board is re-scored (after a mark, a poll, a refresh)."""
+
+    @property
+    def dashboard(self) -> Dashboard:
+        return cast(Dashboard, self.app)
 
     def board_changed(self, board: Board) -> None:
         """Re-draw from `board`; the default does nothing."""
