@@ -529,11 +529,13 @@ def test_the_feeds_screen_polls_one_feed_and_the_scores_follow(tmp_path: Path) -
             assert column(table, 0) == ["rates", "broken"]
             assert column(table, 2) == ["not yet", "not yet"]
             assert column(table, 5) == ["0", "0"]
+            assert column(table, 4) == ["due", "due"]
             await pilot.press("p")  # the selected feed: rates
             await settle(app, pilot)
             assert column(table, 2) == ["ok", "not yet"]
             assert column(table, 3)[0] == "just now"
             assert column(table, 5) == ["1", "0"]
+            assert column(table, 4)[0].startswith("in ")
             assert app.board is not None
             assert app.board.views["economic-crisis"].score.level > 0
             await pilot.press("a")

@@ -137,7 +137,8 @@ class FeedsScreen(BoardScreen):
             table.add_row(
                 shown(s.name), Text(f.grade, style="dim"), status(f),
                 Text(ago(s.last_success_at, now).replace(" ago", "")),
-                Text(until(s.next_due_at, now) if s.active else "-"),
+                Text(until(s.next_due_at, now) if s.next_due_at else "due") if s.active
+                else Text("-"),
                 Text(str(s.entry_count), justify="right"),
                 Text(error, style="red", no_wrap=True, overflow="ellipsis"),
                 key=s.id,
