@@ -28,7 +28,7 @@ from monitor.tui.board import arrow, level_bar, load_board
 from monitor.tui.entry import EntryScreen
 from monitor.tui.feeds import FeedsScreen
 from monitor.tui.help import HelpScreen
-from monitor.tui.reading import load_trends, trend_days
+from monitor.tui.reading import evidence_stamp, load_trends, trend_days
 
 ROOT = Path(__file__).resolve().parents[1]
 SHIPPED = ROOT / "indicators.yaml"
@@ -621,3 +621,17 @@ def test_the_latest_evidence_is_newest_first_and_enter_opens_its_entry(
         assert screen.view.stored.entry.title == str(table.get_row_at(1)[2])
 
     drive(app, steps, size=(120, 40))
+
+
+def test_the_evidence_stamp_follows_polls_and_verdicts(tmp_path: Path) -> None:
+    url, rules, got = small_store(tmp_path, "x.xml", rss("Bank of Russia raises key rate"))
+    before = evidence_stamp(url)
+    store = Store.open(url)
+    try:
+        pk = store.entries()[0].pk
+        store.mark_false(pk, "rate", "", "analyst", datetime.now(UTC))
+        marked = evidence_stamp(url)
+        store.unmark(pk, "rate")
+    finally:
+        store.close()
+    assert marked != before == evidence_stamp(url)

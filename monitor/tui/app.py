@@ -31,7 +31,13 @@ from monitor.tui.detail import DetailScreen
 from monitor.tui.entry import EntryScreen
 from monitor.tui.feeds import FeedsScreen
 from monitor.tui.help import HelpScreen
-from monitor.tui.reading import Trends, load_trends, scoring_key, trend_days
+from monitor.tui.reading import (
+    Trends,
+    evidence_stamp,
+    load_trends,
+    scoring_key,
+    trend_days,
+)
 from monitor.tui.scenarios import SORTS, LatestTable, ScenarioTable
 from monitor.tui.shapes import stamp as _stamp
 from monitor.tui.widgets import BoardScreen, FilterBar
@@ -94,7 +100,8 @@ class MonitorApp(App[None]):
         self.board: Board | None = None
         self.trends: Trends = {}
         # Past days' levels by (scenario, moment), kept across refreshes while the rules and
-        # the evidence stay the same: scoring 29 past days of a large store takes a while.
+        # the stored evidence stay the same: scoring 29 past days of a large store takes a
+        # while.
         self._past: dict[tuple[str, datetime], float] = {}
         self._past_key = ""
         self.clock: Callable[[], datetime] = lambda: datetime.now(UTC)
@@ -122,7 +129,6 @@ class MonitorApp(App[None]):
     def rescore(self, reason: str) -> None:
         """Score again after `reason` (a mark, a poll) and announce what moved."""
         self._announce.append((reason, self.board))
-        self._past = {}  # the evidence changed, so may the past
         self.load_scores()
 
     @work(thread=True, exclusive=True, group="scores")
@@ -138,7 +144,11 @@ class MonitorApp(App[None]):
     def load_trends(self, board: Board) -> None:
         worker = get_current_worker()
         current = {sid: v.score.level for sid, v in board.views.items()}
-        key = scoring_key(board.config)
+        try:
+            key = scoring_key(board.config) + "\n" + evidence_stamp(self.store_url)
+        except MonitorError as exc:
+            self.post_message(LoadFailed(str(exc)))
+            return
         known = dict(self._past) if key == self._past_key else {}
         shown = [time.monotonic()]
 

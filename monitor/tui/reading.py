@@ -129,6 +129,15 @@ def scoring_key(config: Config) -> str:
     return "\n".join(parts)
 
 
+def evidence_stamp(store_url: str | None) -> str:
+    """A cheap mark of the store's evidence (entries, hits, hits marked false) that changes
+    when a poll, a re-match or a verdict changes it, whoever made the change."""
+    with _opened(store_url) as store:
+        counts = store.counts()
+        marked = store.false_hits()
+    return f"{counts.entries}:{counts.hits}:{hash(marked)}"
+
+
 def _touches(indicator: Indicator, scenario: str) -> bool:
     return scenario in indicator.weight or any(scenario in c.weight for c in indicator.conditions)
 
