@@ -78,15 +78,26 @@ async def until(pilot: Pilot[None], condition: Callable[[], bool], timeout: floa
         await pilot.pause(0.05)
 
 
+def cell(app: MonitorApp, column: str, scenario: str = "crisis") -> str:
+    """What the scenarios table shows for `scenario` under the column headed `column` (the
+    sort mark aside), or "" before that scenario is drawn."""
+    table = app.query_one("#scenarios", DataTable)
+    if scenario not in [k.value for k in table.rows]:
+        return ""
+    keys = [key for key, col in table.columns.items()
+            if str(col.label).removesuffix(" ▼") == column]
+    assert len(keys) == 1, f"no single column {column!r} in {list(table.columns.values())}"
+    return str(table.get_cell(scenario, keys[0]))
+
+
 def level(app: MonitorApp) -> str:
     """The level column of the one scenario, as drawn (without the bar)."""
-    table = app.query_one("#scenarios", DataTable)
-    return str(table.get_row_at(0)[1]).split()[-1] if table.row_count else ""
+    drawn = cell(app, "level").split()
+    return drawn[-1] if drawn else ""
 
 
 def marks(app: MonitorApp) -> str:
-    table = app.query_one("#scenarios", DataTable)
-    return str(table.get_row_at(0)[4]) if table.row_count else ""
+    return cell(app, "marks")
 
 
 def banner(app: MonitorApp) -> str | None:
