@@ -153,7 +153,11 @@ class FeedsScreen(BoardScreen):
             line = Text(f"{len(self.feeds)} feeds")
             if failing:
                 line.append(f", {failing} with errors", style="bold red")
-            line.append(". p polls the selected feed now, a polls all.", style="dim")
+            if self.dashboard.poll_refused():
+                line.append(". Attached: this dashboard only reads; polling is left to whoever "
+                            "feeds the database.", style="dim")
+            else:
+                line.append(". p polls the selected feed now, a polls all.", style="dim")
             if self.last_poll:
                 line.append(f"\n{self.last_poll}.")
             self.query_one("#feeds-status", Static).update(line)
