@@ -788,6 +788,16 @@ def _exit_with(poller: int) -> None:
     threading.Thread(target=watch, name="exit-with-poller", daemon=True).start()
 
 
+def prepare_parser_processes() -> None:
+    """Start multiprocessing's resource tracker now, while `sys.stderr` is a real file. Parser
+    processes need it, and it is started with stderr's file descriptor: under a full-screen
+    UI that replaces `sys.stderr` (Textual's answers -1) a parser pool started later would
+    fail with "bad value(s) in fds_to_keep". Cheap when it runs already."""
+    from multiprocessing import resource_tracker
+
+    resource_tracker.ensure_running()
+
+
 def _parser_pool(policy: FetchPolicy) -> Executor:
     workers = max(1, policy.parse_workers)
     if not policy.parse_processes:

@@ -200,9 +200,11 @@ class Poller:
         return await self._poll(leased, PollReport())
 
     async def poll_now(self, feed_ids: Iterable[str] | None = None, *,
-                       force: bool = False) -> PollReport:
+                       force: bool = False, take_leases: bool | None = None) -> PollReport:
         """Poll the named feeds (default: all) now, leaving alone those in backoff or under a
-        server's Retry-After unless `force`."""
+        server's Retry-After unless `force`. A feed another poller holds is taken from it
+        when `take_leases` (default: `force`), else skipped."""
+        steal = force if take_leases is None else take_leases
         report = PollReport()
         now = self.clock()
         wanted = list(feed_ids) if feed_ids else list(self.feeds)
@@ -220,7 +222,7 @@ class Poller:
                 continue
             chosen.append(fid)
         leased = await asyncio.to_thread(
-            self.store.lease, chosen, self.worker_id, now, self.schedule.lease_seconds, force)
+            self.store.lease, chosen, self.worker_id, now, self.schedule.lease_seconds, steal)
         taken = {s.id for s in leased}
         for fid in chosen:
             if fid not in taken:

@@ -1609,6 +1609,22 @@ class Store:
                     out.setdefault(hit.entry_pk, []).append(hit)
         return out
 
+    def last_fired(self, indicators: Iterable[str], until: datetime) -> dict[str, datetime]:
+        """Indicator -> the time of its latest hit counting from before `until`, leaving out
+        hits marked false (indicators that never fired are absent)."""
+        e, h, f = _ENTRY.c, _HIT.c, _FEEDBACK.c
+        marked = and_(f.entry_pk == h.entry_pk, f.indicator == h.indicator,
+                      f.verdict == "false")
+        query = (
+            select(h.indicator, func.max(e.when_at))
+            .select_from(_HIT.join(_ENTRY, h.entry_pk == e.pk).outerjoin(_FEEDBACK, marked))
+            .where(h.indicator.in_(sorted(set(indicators))), e.when_at <= _aware(until, "until"),
+                   f.id.is_(None))
+            .group_by(h.indicator)
+        )
+        with self._guard("read"), self._read() as conn:
+            return {ind: when for ind, when in conn.execute(query) if when is not None}
+
     def counts(self) -> StoreCounts:
         with self._guard("read"), self._read() as conn:
             sources, active = conn.execute(

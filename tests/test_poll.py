@@ -136,6 +136,30 @@ def test_a_feed_in_backoff_is_skipped_unless_forced(
     assert len(server.requests_to("/bad")) == 2
 
 
+def test_a_forced_poll_that_leaves_leases_skips_a_feed_another_poller_holds(
+    server: FeedServer, rules: Rules, store: Store, tmp_path: Path
+) -> None:
+    server.route("/a", feed(rss("One", prefix="x")))
+    server.route("/b", feed(rss("Two", prefix="y")))
+    feeds = [Feed(id=n, url=server.url(f"/{n}")) for n in ("a", "b")]
+    clock = Clock()
+    p = poller(feeds, rules, store, clock, tmp_path)  # syncs the sources
+    assert [s.id for s in store.lease(["a"], "engine", clock.now, 300)] == ["a"]
+
+    async def go() -> PollReport:
+        try:
+            return await p.poll_now(None, force=True, take_leases=False)
+        finally:
+            await p.aclose()
+
+    report = run(go())
+    assert [(o.feed, o.status, o.message) for o in report.outcomes if o.feed == "a"] == [
+        ("a", "skipped", "another poller is polling it right now")]
+    assert statuses(report)["b"] == "new" and not server.requests_to("/a")
+    taken = run(poll_now(poller(feeds, rules, store, clock, tmp_path), "a", force=True))
+    assert statuses(taken) == {"a": "new"}  # `monitor poll --force` still takes it
+
+
 def test_retry_after_is_a_floor_on_the_next_poll(
     server: FeedServer, rules: Rules, store: Store, tmp_path: Path
 ) -> None:

@@ -628,3 +628,21 @@ def test_the_change_marker_moves_with_every_write_scores_depend_on_and_only_then
     assert moved()
     store.replace_hits([(pk, [])], "rules-v3")
     assert moved()
+
+
+# --- when indicators last fired -----------------------------------------------------------------
+
+
+def test_last_fired_is_the_latest_hit_before_until_not_marked_false(store: Store) -> None:
+    day = timedelta(days=1)
+    entries = [entry("old", published=NOW - 3 * day), entry("new", published=NOW - day),
+               entry("later", published=NOW + day),
+               entry("hold", HOLD_TITLE, HOLD_SUMMARY, published=NOW - 2 * day)]
+    hits = {"old": [rate_hit()], "new": [rate_hit()], "later": [rate_hit()],
+            "hold": [Hit("rate-hold", ("holds",))]}
+    report = store.ingest("tass", entries, hits, FP, NOW, polled())
+    assert store.last_fired(["key-rate-change", "rate-hold", "never"], NOW) == {
+        "key-rate-change": NOW - day, "rate-hold": NOW - 2 * day}
+    store.mark_false(report.new_pks[1], "key-rate-change", "", "analyst", NOW)
+    assert store.last_fired(["key-rate-change"], NOW) == {"key-rate-change": NOW - 3 * day}
+    assert store.last_fired(["key-rate-change"], NOW + day) == {"key-rate-change": NOW + day}

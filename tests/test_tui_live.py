@@ -26,10 +26,13 @@ from textual.widgets import DataTable, Static
 from monitor.cli import main
 from monitor.fetch import Fetcher, FetchPolicy
 from monitor.poll import Poller
-from monitor.rules import Rules
+from monitor.rules import Rules, load
 from monitor.store import Store
 from monitor.tui import demo
 from monitor.tui.app import MonitorApp
+from monitor.tui.detail import DetailScreen
+from monitor.tui.entry import EntryScreen
+from monitor.tui.feeds import FeedsScreen
 from monitor.tui.live import Attached, Polling
 
 RATE = "<item><title>Bank of Russia raises the key rate to a record</title><guid>a</guid></item>"
@@ -78,15 +81,26 @@ async def until(pilot: Pilot[None], condition: Callable[[], bool], timeout: floa
         await pilot.pause(0.05)
 
 
+def cell(app: MonitorApp, column: str, scenario: str = "crisis") -> str:
+    """What the scenarios table shows for `scenario` under the column headed `column` (the
+    sort mark aside), or "" before that scenario is drawn."""
+    table = app.query_one("#scenarios", DataTable)
+    if scenario not in [k.value for k in table.rows]:
+        return ""
+    keys = [key for key, col in table.columns.items()
+            if str(col.label).removesuffix(" ▼") == column]
+    assert len(keys) == 1, f"no single column {column!r} in {list(table.columns.values())}"
+    return str(table.get_cell(scenario, keys[0]))
+
+
 def level(app: MonitorApp) -> str:
     """The level column of the one scenario, as drawn (without the bar)."""
-    table = app.query_one("#scenarios", DataTable)
-    return str(table.get_row_at(0)[1]).split()[-1] if table.row_count else ""
+    drawn = cell(app, "level").split()
+    return drawn[-1] if drawn else ""
 
 
 def marks(app: MonitorApp) -> str:
-    table = app.query_one("#scenarios", DataTable)
-    return str(table.get_row_at(0)[4]) if table.row_count else ""
+    return cell(app, "marks")
 
 
 def banner(app: MonitorApp) -> str | None:
@@ -298,3 +312,54 @@ def test_a_dashboard_over_a_broken_file_says_why_before_opening(
             f"{rules}:6:55: `crisis` must be a number, got 'heavy'",
             "monitor: 1 problem found; fix it and run `monitor check` again"]
     assert not (tmp_path / "m.db").exists()  # nothing opened, nothing written
+
+
+def test_attached_a_mark_rescores_through_the_engine_and_every_open_screen_follows(
+    tmp_path: Path,
+) -> None:
+    seeds = tmp_path / "seeds"
+    seeds.mkdir()
+    dated = [item.replace("</guid>", "</guid><pubDate>Fri, 25 Oct 2024 10:30:00 +0000</pubDate>")
+             for item in (RATE, QUITS)]
+    (seeds / "wire.xml").write_text(rss(*dated), encoding="utf-8")
+    rules = tmp_path / "indicators.yaml"
+    write(rules, RULES.format(feed="{id: wire, path: seeds/wire.xml}", quits=1))
+    url = f"sqlite:///{tmp_path / 'm.db'}"
+    with Store.open(url) as store:
+        newest = demo.seed(store, load(rules, examples=False).rules, seeds).newest
+        polled = [s.last_polled_at for s in store.source_states()]
+    # A minute between looks: only the engine's refresh, asked for by the mark, re-scores in
+    # the time this test takes.
+    engine = Attached(url, rules, every=60, now=newest)
+    app = MonitorApp(url, rules, now=newest, engine=engine)
+
+    async def go() -> None:
+        async with app.run_test(size=(100, 30)) as pilot:
+            await until(pilot, lambda: level(app) == "18.1")
+            await pilot.press("enter")  # the scenario's signposts and evidence
+            await until(pilot, lambda: isinstance(app.screen, DetailScreen))
+            await pilot.pause(0.3)
+            await pilot.press("enter")  # its top story
+            await until(pilot, lambda: isinstance(app.screen, EntryScreen))
+            await until(pilot, lambda: app.screen.query_one("#hits", DataTable).row_count > 0)
+            shown_before = app.board
+            await pilot.press("x")
+            await until(pilot, lambda: level(app) not in ("18.1", ""))
+            assert app.board is not shown_before
+            assert app.board is not None and app.board.now == newest
+            screens = [s for s in app.screen_stack if isinstance(s, DetailScreen | EntryScreen)]
+            assert len(screens) == 2 and all(s.board is app.board for s in screens)
+            assert level(app) == "9.5"
+            assert [m for m, _ in notes(app)] == [
+                f"quits on entry {app.screen.pk} marked false: crisis 18.1 → 9.5 (-8.6)"]
+            await pilot.press("escape", "escape", "f")
+            await until(pilot, lambda: isinstance(app.screen, FeedsScreen))
+            await pilot.press("p", "a")
+            await pilot.pause(0.3)
+            assert [m for m, s in notes(app) if s == "warning"] == [
+                "This dashboard is attached and only reads the database; whoever feeds it "
+                "polls (monitor run, monitor poll)."] * 2
+
+    asyncio.run(go())
+    with Store.open(url) as store:  # attached, nothing was polled
+        assert [s.last_polled_at for s in store.source_states()] == polled

@@ -1,47 +1,56 @@
-"""The dashboard: a scenarios screen (one row per scenario: level, changes, alerts, top
-indicator) and a scenario's detail (the stories behind its level).
+"""The dashboard: the scenarios table (monitor/tui/scenarios.py) on the main screen, and from
+it a scenario's detail (detail.py), an entry (entry.py), the feeds (feeds.py) and the help
+(help.py).
 
-The store is read only off the event loop, and results come back as messages: a thread worker
-scores a fixed board, or a live engine (monitor/tui/live.py) in a thread of its own keeps the
-board current, takes in a saved indicators.yaml (its problems show in a banner until fixed) and
-tells alert crossings, which show as notifications. Every text that comes from a feed or from
-indicators.yaml is drawn as a `rich.text.Text`, never as markup, so a headline with square
-brackets shows as written.
+The store is read only off the event loop, and results come back as messages: thread workers
+score a fixed board and read the screens' details, or a live engine (monitor/tui/live.py) in a
+thread of its own keeps the board current, takes in a saved indicators.yaml (its problems show
+in a banner until fixed) and tells alert crossings, which show as notifications. Either way a
+new board reaches every open screen (`BoardScreen.board_changed`). Every text that comes from
+a feed or from indicators.yaml is drawn as a `rich.text.Text`, never as markup, so a headline
+with square brackets shows as written.
 """
 
 from __future__ import annotations
 
 import asyncio
 import threading
-from datetime import datetime
+import time
+import webbrowser
+from collections.abc import Callable, Iterable
+from datetime import UTC, datetime
 from pathlib import Path
 
 from rich.text import Text
 from textual import work
-from textual.app import App, ComposeResult
+from textual.app import App, ComposeResult, SystemCommand
 from textual.binding import Binding
 from textual.message import Message
 from textual.screen import Screen
 from textual.widgets import DataTable, Footer, Header, Static
+from textual.worker import Worker, get_current_worker
 
 from monitor.errors import MonitorError
-from monitor.indicators import Scenario
-from monitor.scoring import ScenarioView, round_points
-from monitor.tui.board import (
-    Board,
-    arrow,
-    level_bar,
-    load_board,
-    shown_change,
-    tenths,
-    top_indicator,
-)
+from monitor.fetch import prepare_parser_processes
+from monitor.tui.board import Board, load_board, tenths
+from monitor.tui.detail import DetailScreen
+from monitor.tui.entry import EntryScreen
+from monitor.tui.feeds import FeedsScreen
+from monitor.tui.help import HelpScreen
 from monitor.tui.live import Engine
+from monitor.tui.reading import (
+    Trends,
+    evidence_stamp,
+    load_trends,
+    scoring_key,
+    trend_days,
+)
+from monitor.tui.scenarios import SORTS, LatestTable, ScenarioTable
+from monitor.tui.shapes import stamp as _stamp
+from monitor.tui.widgets import BoardScreen, FilterBar
 from monitor.watch import Crossing, Reload
 
-
-def _stamp(when: datetime) -> str:
-    return when.strftime("%Y-%m-%d %H:%M UTC")
+__all__ = ["DetailScreen", "MonitorApp"]
 
 
 class ScoresLoaded(Message):
@@ -50,6 +59,18 @@ class ScoresLoaded(Message):
     def __init__(self, board: Board) -> None:
         super().__init__()
         self.board = board
+
+
+class TrendsLoaded(Message):
+    """The worker read or re-scored each scenario's last 30 days (`done`: all of them) at
+    `moments`, under rules with `key` (reading.scoring_key)."""
+
+    def __init__(self, trends: Trends, moments: list[datetime] | None = None,
+                 key: str = "") -> None:
+        super().__init__()
+        self.trends = trends
+        self.moments = moments
+        self.key = key
 
 
 class LoadFailed(Message):
@@ -95,76 +116,50 @@ class _Posted:
         self.app.post_message(LoadFailed(error))
 
 
-class DetailScreen(Screen[None]):
-    """One scenario: its question, where it comes from, and the stories behind its level."""
-
-    BINDINGS = [Binding("escape", "app.pop_screen", "Back")]
-
-    def __init__(self, scenario: Scenario, view: ScenarioView, now: datetime) -> None:
-        super().__init__()
-        self.scenario = scenario
-        self.view = view
-        self.now = now
-
-    def compose(self) -> ComposeResult:
-        s, score = self.scenario, self.view.score
-        head = Text()
-        head.append(s.title, style="bold")
-        head.append(f"  level {tenths(score.level):.1f} at {_stamp(self.now)}")
-        if self.view.alert:
-            head.append("  ALERT", style="bold red")
-        head.append("\n")
-        head.append(s.question)
-        if s.source:
-            head.append("\nSource: ", style="dim")
-            head.append(s.source, style="dim")
-        if not score.stories:
-            head.append("\nNo evidence counts for this scenario now.", style="italic")
-        yield Header()
-        yield Static(head, id="question")
-        yield DataTable(id="stories", cursor_type="row", zebra_stripes=True)
-        yield Footer()
-
-    def on_mount(self) -> None:
-        table = self.query_one("#stories", DataTable)
-        table.add_columns("time", "source", "indicator", "points", "title")
-        stories = self.view.score.stories
-        for story, points in zip(stories, round_points(stories, self.view.score.level),
-                                 strict=True):
-            lead = story.reports[0]
-            source = f"{lead.source} {lead.grade}"
-            if len(story.reports) > 1:
-                source += f" +{len(story.reports) - 1}"
-            table.add_row(
-                Text(story.latest.strftime("%Y-%m-%d %H:%M")), Text(source),
-                Text(story.indicator), Text(f"{points:+.1f}", justify="right"),
-                Text(" ".join(lead.title.split())),
-                key=f"{story.indicator}:{story.cluster}",
-            )
-        table.focus()
-
-
 class MonitorApp(App[None]):
     """The dashboard over the store at `store_url` with the rules at `indicators_path`, scored
     at `now` (default: the current time at each refresh).
 
-    With an `engine` the board keeps itself current (see monitor/tui/live.py); without one it
-    is scored once, and again on `r`."""
+    With an `engine` the board keeps itself current (see monitor/tui/live.py), and every
+    re-scoring the dashboard asks for (`r`, a mark, a poll) goes through it, so there is one
+    scoring path; without one the board is scored once, and again on `r`, a mark or a poll.
+
+    `clock` (the real time, for feed health) and `opener` (how a link reaches the browser)
+    are attributes so a test can fix the one and observe the other."""
 
     CSS_PATH = "monitor.tcss"
     TITLE = "monitor"
     BINDINGS = [
+        Binding("s", "sort", "Sort"),
+        Binding("slash", "filter", "Filter"),
+        Binding("f", "feeds", "Feeds"),
         Binding("r", "reload", "Refresh"),
+        Binding("question_mark", "help", "Help"),
         Binding("q", "quit", "Quit"),
     ]
 
     def __init__(self, store_url: str | None, indicators_path: Path | str,
                  now: datetime | None = None, *, engine: Engine | None = None) -> None:
         super().__init__()
+        # Before the app runs and replaces sys.stderr: the live engine's polls and the feeds
+        # screen's start parser processes (see monitor.fetch.prepare_parser_processes).
+        prepare_parser_processes()
         self.store_url = store_url
         self.indicators_path = Path(indicators_path)
         self.now = now
         self.board: Board | None = None
+        self.trends: Trends = {}
+        # Past days' levels by (scenario, moment), kept across refreshes while the rules and
+        # the stored evidence stay the same: scoring 29 past days of a large store takes a
+        # while.
+        self._past: dict[tuple[str, datetime], float] = {}
+        self._past_key = ""
+        self.clock: Callable[[], datetime] = lambda: datetime.now(UTC)
+        self.opener: Callable[[str], object] = webbrowser.open
+        self._announce: list[tuple[str, Board | None]] = []
+        # A board that arrived while the trends were being scored: scored next, when those
+        # finish (cancelling them instead would never finish under a busy live engine).
+        self._trends_next: Board | None = None
         self.engine = engine
         self.engine_thread: threading.Thread | None = None
 
@@ -174,12 +169,14 @@ class MonitorApp(App[None]):
         problems.display = False
         yield problems
         yield Static(Text("Scoring…"), id="status")
-        yield DataTable(id="scenarios", cursor_type="row", zebra_stripes=True)
+        yield ScenarioTable()
+        yield LatestTable()
+        yield FilterBar()
         yield Footer()
 
     def on_mount(self) -> None:
-        table = self.query_one("#scenarios", DataTable)
-        table.add_columns("scenario", "level", "24 h", "7 d", "marks", "top indicator")
+        table = self.query_one("#scenarios", ScenarioTable)
+        table.show()
         table.focus()
         if self.engine is None:
             self.load_scores()
@@ -207,10 +204,30 @@ class MonitorApp(App[None]):
 
     def action_reload(self) -> None:
         self.query_one("#status", Static).update(Text("Scoring…"))
+        self._score()
+
+    def rescore(self, reason: str) -> None:
+        """Score again after `reason` (a mark, a poll) and announce what moved."""
+        self._announce.append((reason, self.board))
+        self._score()
+
+    def _score(self) -> None:
         if self.engine is not None:
             self.engine.refresh()
         else:
             self.load_scores()
+
+    def poll_refused(self) -> str | None:
+        """Why this dashboard must not poll feeds itself (attached: it only reads), or None."""
+        if self.engine is not None and not self.engine.polls:
+            return ("This dashboard is attached and only reads the database; whoever feeds "
+                    "it polls (monitor run, monitor poll).")
+        return None
+
+    def polls_live(self) -> bool:
+        """Whether a live engine polls here: a poll from the feeds screen then leaves the
+        feeds it is polling to it (their leases) instead of fetching them twice."""
+        return self.engine is not None and self.engine.polls
 
     @work(thread=True, exclusive=True, group="scores")
     def load_scores(self) -> None:
@@ -221,44 +238,79 @@ class MonitorApp(App[None]):
             return
         self.post_message(ScoresLoaded(board))
 
+    @work(thread=True, exclusive=True, group="trends")
+    def load_trends(self, board: Board) -> None:
+        worker = get_current_worker()
+        current = {sid: v.score.level for sid, v in board.views.items()}
+        try:
+            key = scoring_key(board.config) + "\n" + evidence_stamp(self.store_url)
+        except MonitorError as exc:
+            self.post_message(LoadFailed(str(exc)))
+            return
+        known = dict(self._past) if key == self._past_key else {}
+        shown = [time.monotonic()]
+
+        def progress(trends: Trends) -> None:
+            # The sparklines fill in from today backwards, redrawn at most twice a second.
+            if time.monotonic() - shown[0] >= 0.5:
+                shown[0] = time.monotonic()
+                self.post_message(TrendsLoaded(trends))
+
+        try:
+            trends = load_trends(self.store_url, board.config, board.now, current,
+                                 progress=progress, cancelled=lambda: worker.is_cancelled,
+                                 known=known)
+        except MonitorError as exc:
+            self.post_message(LoadFailed(str(exc)))
+            return
+        if not worker.is_cancelled:
+            self.post_message(TrendsLoaded(trends, trend_days(board.now), key))
+
     def on_scores_loaded(self, message: ScoresLoaded) -> None:
         board = self.board = message.board
-        table = self.query_one("#scenarios", DataTable)
-        # The cursor stays on its scenario when a refresh arrives (rules may reorder rows).
-        keys = [k.value for k in table.rows]
-        cursor = table.cursor_row
-        kept = keys[cursor] if 0 <= cursor < len(keys) else None
-        table.clear()
-        alerts = 0
-        for scenario in board.config.scenarios:
-            v = board.views[scenario.id]
-            level = v.score.level
-            marks = Text()
-            if v.alert:
-                alerts += 1
-                marks.append("ALERT", style="bold red")
-            if v.surges:
-                marks.append(" " if marks else "")
-                marks.append(f"surge {len(v.surges)}", style="bold yellow")
-            top = top_indicator(v.score)
-            table.add_row(
-                Text(scenario.title),
-                Text(f"{level_bar(level)} {tenths(level):5.1f}"),
-                Text(arrow(shown_change(level, v.change_24h))),
-                Text(arrow(shown_change(level, v.change_7d))),
-                marks,
-                Text(f"{top[0]} {top[1]:+.1f}" if top else "-"),
-                key=scenario.id,
-            )
-        ids = [sc.id for sc in board.config.scenarios]
-        if ids:
-            row = ids.index(kept) if kept in ids else min(max(cursor, 0), len(ids) - 1)
-            table.move_cursor(row=row, animate=False)
+        self.query_one("#scenarios", ScenarioTable).show(board)
+        self.query_one("#latest", LatestTable).show(board)
+        self._status()
+        for screen in self.screen_stack:
+            if isinstance(screen, BoardScreen):
+                screen.board_changed(board)
+        while self._announce:
+            reason, before = self._announce.pop(0)
+            self.notify(moved(reason, before, board), title="Scores updated")
+        if any(w.group == "trends" and not w.is_finished for w in self.workers):
+            self._trends_next = board
+        else:
+            self.load_trends(board)
+
+    def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
+        board = self._trends_next
+        if event.worker.group == "trends" and event.worker.is_finished and board is not None:
+            self._trends_next = None
+            self.load_trends(board)
+
+    def on_trends_loaded(self, message: TrendsLoaded) -> None:
+        self.trends = message.trends
+        if message.moments is not None:
+            self._past_key = message.key
+            self._past = {(sid, at): level for sid, levels in message.trends.items()
+                          for at, level in zip(message.moments[:-1], levels, strict=False)
+                          if level is not None}
+        self.query_one("#scenarios", ScenarioTable).show(trends=message.trends)
+
+    def _status(self) -> None:
+        board = self.board
+        if board is None:
+            return
+        table = self.query_one("#scenarios", ScenarioTable)
         n = len(board.config.scenarios)
+        alerts = sum(1 for v in board.views.values() if v.alert)
         status = Text(f"Scores at {_stamp(board.now)}: {n} scenario{'s' if n != 1 else ''}")
         if alerts:
             status.append(f", {alerts} in alert", style="bold red")
-        status.append(". Enter opens a scenario.", style="dim")
+        if table.needle:
+            status.append(f", {table.row_count} shown for “{table.needle}”")
+        else:
+            status.append(". ? for keys", style="dim")
         self.query_one("#status", Static).update(status)
 
     def on_load_failed(self, message: LoadFailed) -> None:
@@ -292,10 +344,97 @@ class MonitorApp(App[None]):
                         severity="information", timeout=20, markup=False)
 
     def on_data_table_row_selected(self, event: DataTable.RowSelected) -> None:
+        if self.board is not None and event.data_table.id == "latest" and event.row_key.value:
+            self.push_screen(EntryScreen(int(event.row_key.value), self.board))
+            return
         if self.board is None or event.data_table.id != "scenarios":
             return
         sid = event.row_key.value
         scenario = self.board.config.scenario(sid) if sid else None
         if scenario is not None:
-            self.push_screen(DetailScreen(scenario, self.board.views[scenario.id],
-                                          self.board.now))
+            self.push_screen(DetailScreen(scenario, self.board))
+
+    def on_filter_bar_filtered(self, message: FilterBar.Filtered) -> None:
+        self.query_one("#scenarios", ScenarioTable).show(needle=message.text)
+        self.query_one("#latest", LatestTable).show(needle=message.text)
+        self._status()
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        if action == "sort":
+            return self.screen is self.screen_stack[0]
+        if action == "filter":
+            return bool(self.screen.query(FilterBar))
+        if action == "feeds":
+            return not isinstance(self.screen, FeedsScreen)
+        return True
+
+    def action_sort(self, order: str | None = None) -> None:
+        table = self.query_one("#scenarios", ScenarioTable)
+        table.show(order=order or SORTS[(SORTS.index(table.order) + 1) % len(SORTS)])
+        self._status()
+
+    def action_filter(self) -> None:
+        for bar in self.screen.query(FilterBar):
+            bar.open()
+
+    def action_feeds(self) -> None:
+        if self.board is not None:
+            self.push_screen(FeedsScreen(self.board))
+
+    def action_help(self) -> None:
+        if not isinstance(self.screen, HelpScreen):
+            self.push_screen(HelpScreen())
+
+    def open_link(self, link: str | None) -> None:
+        """Open `link` in the browser if it is a web link, off the event loop."""
+        if not link or not link.lower().startswith(("http://", "https://")):
+            self.notify("This entry has no web link to open.", severity="warning")
+            return
+        self._open(link)
+
+    @work(thread=True, group="browser")
+    def _open(self, link: str) -> None:
+        self.opener(link)
+
+    def get_system_commands(self, screen: Screen[object]) -> Iterable[SystemCommand]:
+        yield from super().get_system_commands(screen)
+        yield SystemCommand("Feeds", "Every feed's health; poll one or all now",
+                            self.action_feeds)
+        yield SystemCommand("Poll every feed now", "Fetch every feed, whether due or not",
+                            self._poll_all)
+        for order in SORTS:
+            label = "as written" if order == "file" else f"by {order}"
+            yield SystemCommand(f"Sort scenarios {label}", "Order the scenarios table",
+                                lambda order=order: self.action_sort(order))
+        yield SystemCommand("Refresh", "Score every scenario again now", self.action_reload)
+        yield SystemCommand("Keys", "Every key and how to read the screens", self.action_help)
+        if self.board is not None:
+            for s in self.board.config.scenarios:
+                yield SystemCommand(f"Open {s.title}", s.question,
+                                    lambda sid=s.id: self._open_scenario(sid))
+
+    def _open_scenario(self, sid: str) -> None:
+        scenario = self.board.config.scenario(sid) if self.board else None
+        if self.board is not None and scenario is not None:
+            self.push_screen(DetailScreen(scenario, self.board))
+
+    def _poll_all(self) -> None:
+        if self.board is None:
+            return
+        screen = FeedsScreen(self.board)
+        self.push_screen(screen, callback=None)
+        self.call_after_refresh(screen.action_poll_all)
+
+
+def moved(reason: str, before: Board | None, after: Board) -> str:
+    """`reason`, then each scenario whose shown level changed, `old -> new`."""
+    changes = []
+    if before is not None:
+        for sid, v in after.views.items():
+            old = before.views.get(sid)
+            if old is None:
+                continue
+            a, b = tenths(old.score.level), tenths(v.score.level)
+            if a != b:
+                changes.append(f"{sid} {a:.1f} → {b:.1f} ({b - a:+.1f})")
+    return reason + (": " + "; ".join(changes) if changes else "; no level moved")

@@ -25,8 +25,10 @@ class Seeded:
 
 
 def seed_feeds(folder: Path) -> list[Feed]:
-    """One path feed per `*.xml` file in `folder`, named after the file."""
-    return [Feed(id=p.stem, path=str(p.resolve())) for p in sorted(folder.glob("*.xml"))]
+    """One path feed per `*.xml` (RSS, Atom) or `*.json` (JSON Feed) file in `folder`, named
+    after the file."""
+    files = sorted([*folder.glob("*.xml"), *folder.glob("*.json")])
+    return [Feed(id=p.stem, path=str(p.resolve())) for p in files]
 
 
 def with_demo_feeds(indicators: Path, folder: Path, work: Path) -> Path:
@@ -62,7 +64,8 @@ def find_seeds(*candidates: Path) -> Path:
 
 
 def seed(store: Store, rules: Rules, folder: Path) -> Seeded:
-    """Poll every feed file of `folder` into `store` once, matched with `rules`."""
+    """Poll every feed file of `folder` into `store` once, matched with `rules`, one after
+    the other, so the entries get the same keys on every run (the dashboard shows them)."""
     feeds = seed_feeds(folder)
     store.sync_sources(feeds)
 
@@ -70,7 +73,10 @@ def seed(store: Store, rules: Rules, folder: Path) -> Seeded:
         async with Poller(feeds, rules, store, base_dir=folder,
                           default_every=rules.config.defaults.every,
                           clock=lambda: datetime.now(UTC)) as poller:
-            return await poller.poll_now(force=True)
+            outcomes = []
+            for feed in feeds:
+                outcomes.extend((await poller.poll_now([feed.id], force=True)).outcomes)
+            return PollReport(outcomes)
 
     report = asyncio.run(go())
     newest = store.entries(limit=1)

@@ -70,6 +70,9 @@ class Events(Protocol):
 class Engine(Protocol):
     label: str
     """A few words for the header: what keeps this dashboard current."""
+    polls: bool
+    """Whether this engine polls feeds (the dashboard may then poll too, on request); an
+    engine that only reads leaves polling to whoever feeds the database."""
 
     def run(self, events: Events) -> None:
         """Keep the board current until `stop()`; blocks, so call it in a thread."""
@@ -141,6 +144,7 @@ class Polling:
         self.mailer_from = mailer_from
         self.clock = clock
         self.label = f"live: polling, every {tick:g} s"
+        self.polls = True
         self._stopping = threading.Event()
         self._loop: asyncio.AbstractEventLoop | None = None
         self._stop: asyncio.Event | None = None
@@ -287,6 +291,7 @@ class Attached:
         self.rules_from = rules_from or (lambda path: load(path, examples=False).rules)
         self.rematch = rematch
         self.label = label or f"attached: reading the database every {every:g} s"
+        self.polls = False
         self._stopping = threading.Event()
         self._wake = threading.Event()
         self._forced = False

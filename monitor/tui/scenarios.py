@@ -1,0 +1,216 @@
+"""The scenarios table: one row per scenario with its level as a bar and a number, its 24 h and
+7 d changes, a 30-day trend and its alert and surge marks, sorted by level or by change; and
+under it the latest evidence across scenarios, so what just moved is one key away.
+
+The columns fit the terminal: at 80 columns the trend shows two days a cell and the title
+gives way first; wider terminals get the full 30-day trend and the top indicator.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+
+from rich.text import Text
+from textual.coordinate import Coordinate
+from textual.widgets import DataTable
+
+from monitor.scoring import Report, ScenarioView, round_points
+from monitor.tui.board import Board, level_bar, shown_change, tenths, top_indicator
+from monitor.tui.shapes import change_text, level_style, short_time, shown, sparkline
+from monitor.tui.widgets import matches
+
+SORTS = ("level", "24 h", "7 d", "file")
+"""The orders `s` cycles through: by level, by the size of the 24 h or 7 d move, as written."""
+
+
+@dataclass(frozen=True)
+class Layout:
+    title: int
+    bar: int
+    trend: int
+    marks: int
+    top: int
+    """0: no top indicator column."""
+
+
+def layout(width: int) -> Layout:
+    """Column widths for a table `width` cells wide (cell padding and a scrollbar included)."""
+    wide = width >= 110
+    bar, trend, marks = (10, 30, 13) if wide else (8, 15, 8)
+    fixed = (bar + 6) + 6 + 6 + trend + marks + 2 * 6 + 2
+    top = 0
+    if width - fixed >= 60:
+        top = min(32, width - fixed - 30)
+        fixed += top + 2
+    return Layout(max(12, min(32, width - fixed)), bar, trend, marks, top)
+
+
+def sort_key(order: str, view: ScenarioView) -> float:
+    if order == "level":
+        return -view.score.level
+    if order == "24 h":
+        return -abs(shown_change(view.score.level, view.change_24h))
+    if order == "7 d":
+        return -abs(shown_change(view.score.level, view.change_7d))
+    return 0.0
+
+
+def marks(view: ScenarioView, wide: bool) -> Text:
+    out = Text(no_wrap=True)
+    if view.alert:
+        out.append("ALERT", style="bold reverse red")
+    if view.surges:
+        out.append(" " if out else "")
+        n = len(view.surges)
+        out.append(f"surge {n}" if wide else f"↑{n}", style="bold yellow")
+    return out
+
+
+class ScenarioTable(DataTable[Text]):
+    """The scenarios, re-drawn by `show` whenever the board, the trends, the order, the
+    filter or the terminal's width change."""
+
+    def __init__(self) -> None:
+        super().__init__(id="scenarios", cursor_type="row", zebra_stripes=True,
+                         classes="filtered")
+        self.board: Board | None = None
+        self.trends: Mapping[str, Sequence[float | None]] = {}
+        self.order = SORTS[0]
+        self.needle = ""
+        self._drawn_width = -1
+
+    def show(self, board: Board | None = None,
+             trends: Mapping[str, Sequence[float | None]] | None = None,
+             order: str | None = None, needle: str | None = None) -> None:
+        self.board = board or self.board
+        self.trends = self.trends if trends is None else trends
+        self.order = order or self.order
+        self.needle = self.needle if needle is None else needle
+        self._draw()
+
+    def on_resize(self) -> None:
+        if self.size.width != self._drawn_width:
+            self._draw()
+
+    def visible_ids(self) -> list[str]:
+        return [str(k.value) for k in self.rows]
+
+    def _draw(self) -> None:
+        board = self.board
+        width = self.size.width or self.app.size.width
+        self._drawn_width = self.size.width
+        shape = layout(width)
+        cursor_id = None
+        if self.row_count and 0 <= self.cursor_row < self.row_count:
+            cursor_id = self.coordinate_to_cell_key(Coordinate(self.cursor_row, 0)).row_key.value
+        self.clear(columns=True)
+        head = {self.order: " ▼"}
+        self.add_column(Text("scenario" + head.get("file", "")), width=shape.title)
+        self.add_column(Text("level" + head.get("level", "")), width=shape.bar + 6)
+        self.add_column(Text("24 h" + head.get("24 h", ""), justify="right"), width=6)
+        self.add_column(Text("7 d" + head.get("7 d", ""), justify="right"), width=6)
+        self.add_column(Text("30 days"), width=shape.trend)
+        self.add_column(Text("marks"), width=shape.marks)
+        if shape.top:
+            self.add_column(Text("top indicator"), width=shape.top)
+        if board is None:
+            return
+        scenarios = [s for s in board.config.scenarios
+                     if matches(self.needle, s.id, s.title, s.question)]
+        if self.order != "file":
+            scenarios.sort(key=lambda s: sort_key(self.order, board.views[s.id]))
+        alert_default = board.config.defaults.alert
+        hysteresis = board.config.defaults.hysteresis
+        for s in scenarios:
+            v = board.views[s.id]
+            level = v.score.level
+            style = level_style(tenths(level), s.alert if s.alert is not None else alert_default,
+                                hysteresis)
+            bar = Text(level_bar(level, shape.bar), style=style, no_wrap=True)
+            bar.append(f"{tenths(level):6.1f}", style="bold" if v.alert else "")
+            row = [
+                shown(s.title, "bold" if v.alert else ""),
+                bar,
+                change_text(shown_change(level, v.change_24h)),
+                change_text(shown_change(level, v.change_7d)),
+                sparkline(self.trends.get(s.id, ()), shape.trend),
+                marks(v, shape.trend >= 30),
+            ]
+            if shape.top:
+                top = top_indicator(v.score)
+                row.append(Text(f"{top[0]} {top[1]:+.1f}" if top else "-", no_wrap=True,
+                                overflow="ellipsis"))
+            self.add_row(*row, key=s.id)
+        ids = [s.id for s in scenarios]
+        if cursor_id in ids:
+            self.move_cursor(row=ids.index(str(cursor_id)), animate=False)
+
+
+@dataclass(frozen=True)
+class Latest:
+    """A story behind some scenario's level, by its strongest report, with the points it
+    gives each scenario it counts for (largest first)."""
+
+    when: datetime
+    entry: int
+    source: str
+    grade: str
+    title: str
+    points: tuple[tuple[str, float], ...]
+
+
+def latest(board: Board, limit: int = 100) -> list[Latest]:
+    """The newest stories counting for any scenario now, newest first: what just moved."""
+    found: dict[int, tuple[Report, list[tuple[str, float]]]] = {}
+    for sid, view in board.views.items():
+        score = view.score
+        for story, p in zip(score.stories, round_points(score.stories, score.level),
+                            strict=True):
+            lead = story.reports[0]
+            found.setdefault(lead.entry, (lead, []))[1].append((sid, p))
+    rows = [Latest(r.when, r.entry, r.source, r.grade, r.title,
+                   tuple(sorted(points, key=lambda x: (-abs(x[1]), x[0]))))
+            for r, points in found.values()]
+    rows.sort(key=lambda x: (x.when, x.entry), reverse=True)
+    return rows[:limit]
+
+
+class LatestTable(DataTable[Text]):
+    """The newest evidence across scenarios, under the scenarios table: enter opens it."""
+
+    def __init__(self) -> None:
+        super().__init__(id="latest", cursor_type="row", zebra_stripes=True)
+        self.border_title = "latest evidence"
+        self.rows_shown: list[Latest] = []
+        self.board: Board | None = None
+        self.needle = ""
+
+    def show(self, board: Board | None = None, needle: str | None = None) -> None:
+        """Re-draw from `board`, narrowed to the stories whose title, source or scenarios
+        hold every word of `needle` (the scenarios' filter)."""
+        self.board = board or self.board
+        self.needle = self.needle if needle is None else needle
+        rows = latest(self.board) if self.board is not None else []
+        self.rows_shown = [r for r in rows
+                           if matches(self.needle, r.title, r.source, *(s for s, _ in r.points))]
+        self._draw()
+
+    def on_resize(self) -> None:
+        self._draw()
+
+    def _draw(self) -> None:
+        width = self.size.width or self.app.size.width
+        self.clear(columns=True)
+        moves = 34 if width >= 110 else 28
+        self.add_column(Text("time"), width=11)
+        self.add_column(Text("points  scenario"), width=moves)
+        self.add_column(Text("title"), width=max(20, width - 11 - moves - 2 * 4 - 2))
+        for row in self.rows_shown:
+            (sid, p), *more = row.points
+            counts = Text(f"{p:+6.1f}", style="bold", no_wrap=True, overflow="ellipsis")
+            counts.append(f" +{len(more)} " if more else "    ", style="dim")
+            counts.append(sid)
+            self.add_row(Text(short_time(row.when)), counts, shown(row.title), key=str(row.entry))
+        self.border_title = f"latest evidence: {len(self.rows_shown)} stories"
