@@ -19,12 +19,15 @@ import time
 import webbrowser
 from collections.abc import Callable, Iterable
 from datetime import UTC, datetime
+from functools import wraps
 from pathlib import Path
+from typing import Any, TypeVar
 
 from rich.text import Text
 from textual import work
 from textual.app import App, ComposeResult, SystemCommand
 from textual.binding import Binding
+from textual.css.query import NoMatches
 from textual.message import Message
 from textual.screen import Screen
 from textual.widgets import DataTable, Footer, Header, Static
@@ -114,6 +117,25 @@ class _Posted:
 
     def failed(self, error: str) -> None:
         self.app.post_message(LoadFailed(error))
+
+
+_Handler = TypeVar("_Handler", bound=Callable[..., Any])
+
+
+def _unless_closing(handler: _Handler) -> _Handler:
+    """For handlers of what workers post: a message can arrive while the app is closing and
+    its widgets are already gone; it is then dropped instead of failing the exit."""
+
+    @wraps(handler)
+    def guarded(self: App[None], *args: Any) -> Any:
+        try:
+            return handler(self, *args)
+        except NoMatches:
+            if self.is_running:  # not shutting down: a real mistake
+                raise
+            return None
+
+    return guarded  # type: ignore[return-value]
 
 
 class MonitorApp(App[None]):
@@ -266,6 +288,7 @@ class MonitorApp(App[None]):
         if not worker.is_cancelled:
             self.post_message(TrendsLoaded(trends, trend_days(board.now), key))
 
+    @_unless_closing
     def on_scores_loaded(self, message: ScoresLoaded) -> None:
         board = self.board = message.board
         self.query_one("#scenarios", ScenarioTable).show(board)
@@ -288,6 +311,7 @@ class MonitorApp(App[None]):
             self._trends_next = None
             self.load_trends(board)
 
+    @_unless_closing
     def on_trends_loaded(self, message: TrendsLoaded) -> None:
         self.trends = message.trends
         if message.moments is not None:
@@ -313,9 +337,11 @@ class MonitorApp(App[None]):
             status.append(". ? for keys", style="dim")
         self.query_one("#status", Static).update(status)
 
+    @_unless_closing
     def on_load_failed(self, message: LoadFailed) -> None:
         self.query_one("#status", Static).update(Text(message.error, style="bold red"))
 
+    @_unless_closing
     def on_rules_reloaded(self, message: RulesReloaded) -> None:
         banner = self.query_one("#problems", Static)
         if not message.problems:
