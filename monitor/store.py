@@ -1764,6 +1764,25 @@ class Store:
             return [Snapshot(sc, at, level, ev, bool(alert))
                     for sc, at, level, ev, alert in conn.execute(query)]
 
+    def latest_snapshots(self, scenarios: Iterable[str], until: datetime | None = None
+                         ) -> dict[str, Snapshot]:
+        """Each scenario's latest recorded score at or before `until` (default: the latest
+        of all); scenarios without one are absent. One indexed lookup per scenario: the
+        history holds a reading every few minutes, far too many to read whole."""
+        s = _SNAPSHOT.c
+        out: dict[str, Snapshot] = {}
+        with self._guard("read"), self._read() as conn:
+            for scenario in scenarios:
+                query = (select(s.scenario, s.at, s.level, s.evidence, s.alert)
+                         .where(s.scenario == scenario))
+                if until is not None:
+                    query = query.where(s.at <= _aware(until, "until"))
+                row = conn.execute(query.order_by(s.at.desc()).limit(1)).first()
+                if row is not None:
+                    sc, at, level, ev, alert = row
+                    out[sc] = Snapshot(sc, at, level, ev, bool(alert))
+        return out
+
     def last_alerts(self) -> dict[str, bool]:
         """Scenario -> the alert state of its latest snapshot (what hysteresis starts from)."""
         s = _SNAPSHOT.c

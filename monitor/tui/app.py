@@ -32,6 +32,7 @@ from monitor.tui.board import (
     arrow,
     level_bar,
     load_board,
+    load_reading,
     shown_change,
     tenths,
     top_indicator,
@@ -215,6 +216,11 @@ class MonitorApp(App[None]):
     @work(thread=True, exclusive=True, group="scores")
     def load_scores(self) -> None:
         try:
+            # The first screen: the latest stored reading at once, then the scores.
+            if self.board is None and self.now is None:
+                reading = load_reading(self.store_url, self.indicators_path)
+                if reading is not None:
+                    self.post_message(ScoresLoaded(reading))
             board = load_board(self.store_url, self.indicators_path, self.now)
         except MonitorError as exc:
             self.post_message(LoadFailed(str(exc)))
@@ -255,10 +261,15 @@ class MonitorApp(App[None]):
             row = ids.index(kept) if kept in ids else min(max(cursor, 0), len(ids) - 1)
             table.move_cursor(row=row, animate=False)
         n = len(board.config.scenarios)
-        status = Text(f"Scores at {_stamp(board.now)}: {n} scenario{'s' if n != 1 else ''}")
+        if board.reading:
+            status = Text(f"As of {_stamp(board.now)} (the last stored reading), scoring…: "
+                          f"{n} scenario{'s' if n != 1 else ''}")
+        else:
+            status = Text(f"Scores at {_stamp(board.now)}: {n} scenario{'s' if n != 1 else ''}")
         if alerts:
             status.append(f", {alerts} in alert", style="bold red")
-        status.append(". Enter opens a scenario.", style="dim")
+        if not board.reading:
+            status.append(". Enter opens a scenario.", style="dim")
         self.query_one("#status", Static).update(status)
 
     def on_load_failed(self, message: LoadFailed) -> None:
@@ -292,8 +303,8 @@ class MonitorApp(App[None]):
                         severity="information", timeout=20, markup=False)
 
     def on_data_table_row_selected(self, event: DataTable.RowSelected) -> None:
-        if self.board is None or event.data_table.id != "scenarios":
-            return
+        if self.board is None or self.board.reading or event.data_table.id != "scenarios":
+            return  # a stored reading has no stories: the detail waits for the scores
         sid = event.row_key.value
         scenario = self.board.config.scenario(sid) if sid else None
         if scenario is not None:
