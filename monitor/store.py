@@ -1589,7 +1589,11 @@ class Store:
         added since a read up to `after_hit` when the count grew by exactly the last."""
         h = _HIT.c
         with self._guard("read"), self._read() as conn:
-            n, top = conn.execute(select(func.count(), func.max(h.id))).one()
+            # One aggregate per query (see `change_marker`): SQLite answers a lone count()
+            # from the smallest index and a lone max() of the key at once, but scans the
+            # table for both together (75 ms instead of 10 at a million hits).
+            n = conn.execute(select(func.count()).select_from(_HIT)).scalar()
+            top = conn.execute(select(func.max(h.id))).scalar()
             newer = conn.execute(select(func.count()).where(h.id > after_hit)).scalar()
         return int(n), int(top or 0), int(newer or 0)
 
