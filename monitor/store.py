@@ -1595,7 +1595,7 @@ class Store:
             n = conn.execute(select(func.count()).select_from(_HIT)).scalar()
             top = conn.execute(select(func.max(h.id))).scalar()
             newer = conn.execute(select(func.count()).where(h.id > after_hit)).scalar()
-        return int(n), int(top or 0), int(newer or 0)
+        return int(n or 0), int(top or 0), int(newer or 0)
 
     def hits_for(self, entry_pks: Iterable[int]) -> dict[int, list[StoredHit]]:
         """The hits of the given entries (entries without hits are absent)."""
