@@ -104,6 +104,9 @@ def child(url: str, refreshes: int, poll: int, seed: int) -> dict[str, Any]:
                 await until(lambda b=board: app.board is not b, pilot)  # type: ignore[misc]
                 times.append(time.perf_counter() - began)
             out["refreshes"] = times
+            # The poll below is the benchmark writing into the store from this process: the
+            # app's own peak is the one before it.
+            out["rss before poll"] = peak_rss_mb()
             with Store.open(url) as store:
                 out["poll hits"] = scoring_bench.new_poll(
                     store, rules, datetime.now(UTC), poll, seed)
@@ -203,7 +206,8 @@ def main(argv: list[str] | None = None) -> int:
     polled = f"refresh after a poll of {got_child['poll hits']:,} hits"
     print(f"    {polled:<36}{after_poll:8.3f}")
     print(f"    {'peak resident memory (MB)':<36}{rss:8.1f}   "
-          f"(at live scores: {got_child['rss at live']:.1f})")
+          f"(at live scores: {got_child['rss at live']:.1f}; before the poll, which this "
+          f"process writes: {got_child['rss before poll']:.1f})")
     if baseline is not None:
         print(f"  baseline, a refresh before the ledger (gather_scored + views): {baseline:.2f} s;"
               f" live scores {baseline / live:.0f}x, refresh {baseline / median:.0f}x faster")
