@@ -14,6 +14,9 @@ Two engines:
   pollers) re-matches stored items under a saved file; the attached dashboard scores with the
   new weights at once and picks up the re-matched hits when they land.
 
+Both tell the latest stored reading (`board.reading_board`) before their first scoring, so
+the screen fills at once over a large store.
+
 No textual here: the app hands an engine an `Events` whose methods post Textual messages
 (`post_message` is thread-safe), and stops it with `stop()` from any thread.
 """
