@@ -6,10 +6,17 @@ It builds, untimed, a seeded SQLite store of 200,000 entries and about 1,000,000
 child process (so that its memory is the app's alone) it runs `MonitorApp` headless with
 `App.run_test()` and times:
 
-- the first screen: from creating the app until the scenarios table holds every scenario;
+- the first screen: from creating the app until the scenarios table holds every scenario.
+  The setup records readings as `monitor run` leaves them (scores saved as snapshots, here
+  at the present, a day and a week before), so this is the latest reading drawn at once;
+- live scores: from creating the app until the scored board replaces the reading (the
+  first read of every hit into a cold ledger);
 - a refresh: from pressing `r` until the new scores are in the table (best and median of
   several), with no new hits, and once after a poll added entries;
-- peak resident memory of the child (`resource.getrusage`).
+- peak resident memory of the child: the high-water mark of its own address space
+  (`VmHWM` in /proc/self/status on Linux). Not `getrusage`'s `ru_maxrss`: Linux carries it
+  over `exec` from the forked parent, so it reported the benchmark's own setup (the store
+  built and scored, 800-965 MB) rather than the app's.
 
 The baseline, in this process: what each refresh cost before the ledger (`gather_scored`,
 then `evidence.views`: every hit read and every story scored again).
@@ -29,7 +36,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -43,6 +50,19 @@ ROOT = Path(__file__).resolve().parents[1]
 TARGET_FIRST_S = 1.5
 TARGET_REFRESH_S = 0.1
 TARGET_RSS_MB = 300.0
+
+
+def peak_rss_mb() -> float:
+    """This process's peak resident memory in MB, since its `exec`."""
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024
+    except OSError:
+        pass
+    # Elsewhere: getrusage, which may include the parent's peak before the exec.
+    scale = 1024 * 1024 if platform.system() == "Darwin" else 1024
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / scale
 
 
 def child(url: str, refreshes: int, poll: int, seed: int) -> dict[str, Any]:
@@ -69,6 +89,13 @@ def child(url: str, refreshes: int, poll: int, seed: int) -> dict[str, Any]:
             table = app.query_one("#scenarios", DataTable)
             await until(lambda: app.board is not None and table.row_count == scenarios, pilot)
             out["first"] = time.perf_counter() - started
+            assert app.board is not None
+            out["first from reading"] = app.board.reading
+            out["reading levels"] = {sid: round(v.score.level, 1)
+                                     for sid, v in app.board.views.items()}
+            await until(lambda: app.board is not None and not app.board.reading, pilot)
+            out["live"] = time.perf_counter() - started
+            out["rss at live"] = peak_rss_mb()
             times = []
             for _ in range(refreshes):
                 board = app.board
@@ -77,6 +104,9 @@ def child(url: str, refreshes: int, poll: int, seed: int) -> dict[str, Any]:
                 await until(lambda b=board: app.board is not b, pilot)  # type: ignore[misc]
                 times.append(time.perf_counter() - began)
             out["refreshes"] = times
+            # The poll below is the benchmark writing into the store from this process: the
+            # app's own peak is the one before it.
+            out["rss before poll"] = peak_rss_mb()
             with Store.open(url) as store:
                 out["poll hits"] = scoring_bench.new_poll(
                     store, rules, datetime.now(UTC), poll, seed)
@@ -89,7 +119,7 @@ def child(url: str, refreshes: int, poll: int, seed: int) -> dict[str, Any]:
             out["levels"] = {sid: round(v.score.level, 1) for sid, v in app.board.views.items()}
 
     asyncio.run(drive())
-    out["max_rss_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    out["max_rss_mb"] = peak_rss_mb()
     return out
 
 
@@ -105,6 +135,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--quick", action="store_true", help="20,000 entries, 100,000 hits")
     parser.add_argument("--no-baseline", action="store_true",
                         help="skip the slow baseline (about a minute at full size)")
+    parser.add_argument("--no-readings", action="store_true",
+                        help="record no readings: the first screen waits for the scores")
     parser.add_argument("--strict", action="store_true", help="exit 1 when a target fails")
     parser.add_argument("--child", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
@@ -127,6 +159,17 @@ def main(argv: list[str] | None = None) -> int:
                                                 args.seed)
         print(f"setup (untimed): {work.entries:,} entries in {work.clusters:,} stories, "
               f"{work.hits:,} hits over {args.days} days; built in {work.setup_s:.1f} s")
+        if not args.no_readings:
+            # The readings `monitor run` would have left (it records every five minutes):
+            # here the present, a day and a week before, so the changes have their moments.
+            with Store.open(url) as recorder:
+                started = time.perf_counter()
+                for back in (7, 1, 0):
+                    at = now - timedelta(days=back)
+                    shown = evidence.ledger_views(recorder, config, at)
+                    recorder.save_snapshots(evidence.snapshot_rows(shown), at)
+                print(f"setup (untimed): readings at -7 d, -1 d and now recorded in "
+                      f"{time.perf_counter() - started:.1f} s")
         baseline = None
         if not args.no_baseline:
             with store:
@@ -153,19 +196,27 @@ def main(argv: list[str] | None = None) -> int:
     rss = got_child["max_rss_mb"]
     print(f"\nthe dashboard (MonitorApp, headless run_test, 160x40), {work.hits:,} hits "
           "(wall seconds)")
-    print(f"    {'first screen':<36}{first:8.3f}")
+    live = got_child["live"]
+    source = "the stored reading" if got_child["first from reading"] else "scored"
+    print(f"    {'first screen (' + source + ')':<36}{first:8.3f}")
+    print(f"    {'live scores replace it':<36}{live:8.3f}")
     print(f"    {'refresh, best of ' + str(len(refreshes)):<36}{best:8.3f}")
     print(f"    {'refresh, median':<36}{median:8.3f}   "
           f"(all: {', '.join(f'{t:.3f}' for t in refreshes)})")
     polled = f"refresh after a poll of {got_child['poll hits']:,} hits"
     print(f"    {polled:<36}{after_poll:8.3f}")
-    print(f"    {'peak resident memory (MB)':<36}{rss:8.1f}")
+    print(f"    {'peak resident memory (MB)':<36}{rss:8.1f}   "
+          f"(at live scores: {got_child['rss at live']:.1f}; before the poll, which this "
+          f"process writes: {got_child['rss before poll']:.1f})")
     if baseline is not None:
         print(f"  baseline, a refresh before the ledger (gather_scored + views): {baseline:.2f} s;"
-              f" first screen {baseline / first:.0f}x, refresh {baseline / median:.0f}x faster")
+              f" live scores {baseline / live:.0f}x, refresh {baseline / median:.0f}x faster")
     print("  levels: " + ", ".join(f"{k} {v}" for k, v in got_child["levels"].items()))
+    print("  levels of the first screen: "
+          + ", ".join(f"{k} {v}" for k, v in got_child["reading levels"].items()))
     checks = [
         (f"first screen < {TARGET_FIRST_S} s", first < TARGET_FIRST_S, f"{first:.2f} s"),
+        ("live scores (no target)", True, f"{live:.2f} s"),
         (f"refresh (median) < {TARGET_REFRESH_S * 1000:.0f} ms", median < TARGET_REFRESH_S,
          f"{median * 1000:.0f} ms"),
         (f"refresh after a poll < {TARGET_REFRESH_S * 1000:.0f} ms",

@@ -1589,9 +1589,13 @@ class Store:
         added since a read up to `after_hit` when the count grew by exactly the last."""
         h = _HIT.c
         with self._guard("read"), self._read() as conn:
-            n, top = conn.execute(select(func.count(), func.max(h.id))).one()
+            # One aggregate per query (see `change_marker`): SQLite answers a lone count()
+            # from the smallest index and a lone max() of the key at once, but scans the
+            # table for both together (75 ms instead of 10 at a million hits).
+            n = conn.execute(select(func.count()).select_from(_HIT)).scalar()
+            top = conn.execute(select(func.max(h.id))).scalar()
             newer = conn.execute(select(func.count()).where(h.id > after_hit)).scalar()
-        return int(n), int(top or 0), int(newer or 0)
+        return int(n or 0), int(top or 0), int(newer or 0)
 
     def hits_for(self, entry_pks: Iterable[int]) -> dict[int, list[StoredHit]]:
         """The hits of the given entries (entries without hits are absent)."""
@@ -1779,6 +1783,25 @@ class Store:
         with self._guard("read"), self._read() as conn:
             return [Snapshot(sc, at, level, ev, bool(alert))
                     for sc, at, level, ev, alert in conn.execute(query)]
+
+    def latest_snapshots(self, scenarios: Iterable[str], until: datetime | None = None
+                         ) -> dict[str, Snapshot]:
+        """Each scenario's latest recorded score at or before `until` (default: the latest
+        of all); scenarios without one are absent. One indexed lookup per scenario: the
+        history holds a reading every few minutes, far too many to read whole."""
+        s = _SNAPSHOT.c
+        out: dict[str, Snapshot] = {}
+        with self._guard("read"), self._read() as conn:
+            for scenario in scenarios:
+                query = (select(s.scenario, s.at, s.level, s.evidence, s.alert)
+                         .where(s.scenario == scenario))
+                if until is not None:
+                    query = query.where(s.at <= _aware(until, "until"))
+                row = conn.execute(query.order_by(s.at.desc()).limit(1)).first()
+                if row is not None:
+                    sc, at, level, ev, alert = row
+                    out[sc] = Snapshot(sc, at, level, ev, bool(alert))
+        return out
 
     def last_alerts(self) -> dict[str, bool]:
         """Scenario -> the alert state of its latest snapshot (what hysteresis starts from)."""

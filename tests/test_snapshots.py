@@ -74,6 +74,25 @@ def test_last_alerts_are_each_scenarios_latest_state(db_url: str) -> None:
         assert store.last_alerts() == {"elite-fracture": False, "palace-coup": True}
 
 
+def test_latest_snapshots_are_each_scenarios_latest_reading_up_to_a_moment(db_url: str
+                                                                           ) -> None:
+    with Store.open(db_url) as store:
+        assert store.latest_snapshots(["elite-fracture"]) == {}
+        store.save_snapshots([("elite-fracture", 40.0, 3.1, False),
+                              ("palace-coup", 5.0, 0.3, False)], T0)
+        store.save_snapshots([("elite-fracture", 46.9, 3.8, True)], T2)
+        assert store.latest_snapshots(["elite-fracture", "palace-coup", "absent"]) == {
+            "elite-fracture": Snapshot("elite-fracture", T2, 46.9, 3.8, True),
+            "palace-coup": Snapshot("palace-coup", T0, 5.0, 0.3, False),
+        }
+        # At or before the moment: T1 falls between the two readings, T0 is one of them.
+        assert store.latest_snapshots(["elite-fracture"], T1) == {
+            "elite-fracture": Snapshot("elite-fracture", T0, 40.0, 3.1, False)}
+        assert store.latest_snapshots(["elite-fracture"], T0) == {
+            "elite-fracture": Snapshot("elite-fracture", T0, 40.0, 3.1, False)}
+        assert store.latest_snapshots(["elite-fracture"], T0 - timedelta(seconds=1)) == {}
+
+
 def test_a_database_made_before_snapshots_existed_gains_the_table(tmp_path: Path) -> None:
     url = f"sqlite:///{tmp_path / 'old.db'}"
     Store.open(url).close()

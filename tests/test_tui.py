@@ -8,6 +8,7 @@ from __future__ import annotations
 import asyncio
 import io
 import json
+import math
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime, timedelta
 from email.utils import format_datetime
@@ -20,15 +21,25 @@ from textual.pilot import Pilot
 from textual.widgets import DataTable, Static
 
 from monitor.cli import main
+from monitor.indicators import Config
 from monitor.rules import load
+from monitor.scoring import ScenarioView, Score
 from monitor.store import Store
 from monitor.tui import demo
-from monitor.tui.app import DetailScreen, MonitorApp
-from monitor.tui.board import arrow, level_bar, load_board
+from monitor.tui.app import DetailScreen, MonitorApp, ScoresLoaded
+from monitor.tui.board import (
+    Board,
+    arrow,
+    level_bar,
+    load_board,
+    reading_board,
+    shown_change,
+)
 from monitor.tui.entry import EntryScreen
 from monitor.tui.feeds import FeedsScreen
 from monitor.tui.help import HelpScreen
 from monitor.tui.reading import evidence_stamp, load_trends, trend_days
+from monitor.tui.scenarios import sort_key
 
 ROOT = Path(__file__).resolve().parents[1]
 SHIPPED = ROOT / "indicators.yaml"
@@ -95,6 +106,12 @@ def demo_copy(folder: Path) -> Demo:
 def demo_store(tmp_path_factory: pytest.TempPathFactory) -> Demo:
     """The demo, read-only for the tests."""
     return demo_copy(tmp_path_factory.mktemp("demo"))
+
+
+def load_config(folder: Path, text: str) -> Config:
+    path = folder / "indicators.yaml"
+    path.write_text(text, encoding="utf-8")
+    return load(path, examples=False).rules.config
 
 
 async def settle(app: MonitorApp, pilot: Pilot[None]) -> None:
@@ -601,6 +618,15 @@ def test_level_bars_and_arrows() -> None:
     assert level_bar(100) == "█" * 10
     assert level_bar(62.5) == "██████▎   "
     assert (arrow(3.2), arrow(-1.0), arrow(0.0)) == ("▲ +3.2", "▼ -1.0", "·  0.0")
+    assert arrow(shown_change(50.0, math.nan)) == "-"  # no reading at that moment
+
+
+def test_an_unknown_change_sorts_as_no_move() -> None:
+    def view(level: float, change: float) -> ScenarioView:
+        return ScenarioView(Score("x", level, 0.0), change, change, (), False, True)
+
+    keys = [sort_key(order, view(50.0, math.nan)) for order in ("24 h", "7 d")]
+    assert keys == [0.0, 0.0] and sort_key("24 h", view(50.0, -3.0)) == -3.0
 
 
 def test_the_latest_evidence_is_newest_first_and_enter_opens_its_entry(
@@ -635,3 +661,96 @@ def test_the_evidence_stamp_follows_polls_and_verdicts(tmp_path: Path) -> None:
     finally:
         store.close()
     assert marked != before == evidence_stamp(url)
+
+# --- the first screen from the stored reading ------------------------------------------------
+
+
+TWO = """\
+version: 1
+scenarios:
+  - {id: economic-crisis, title: Economic crisis, question: Is the economy breaking}
+  - {id: palace-coup, title: Palace coup, question: Will the elite remove the leader}
+indicators:
+  - id: rate
+    title: Bank of Russia key-rate decision
+    weight: {economic-crisis: 1, palace-coup: 1}
+    match: {any: [["key rate"]]}
+"""
+NOW = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
+
+
+def test_a_reading_board_is_the_latest_stored_reading_with_changes_from_earlier_ones(
+    tmp_path: Path,
+) -> None:
+    config = load_config(tmp_path, TWO)
+    with Store.open(f"sqlite:///{tmp_path / 'm.db'}") as store:
+        assert reading_board(store, config) is None  # a fresh store: scoring it is
+        store.save_snapshots([("economic-crisis", 20.0, 1.3, False),
+                              ("palace-coup", 70.0, 7.2, True)], NOW - timedelta(days=7))
+        store.save_snapshots([("economic-crisis", 30.0, 2.1, False)],
+                             NOW - timedelta(days=1, minutes=3))
+        store.save_snapshots([("economic-crisis", 41.2, 3.2, True),
+                              ("palace-coup", 60.5, 5.6, False)], NOW)
+        board = reading_board(store, config)
+    assert board is not None and board.reading and board.now == NOW
+    crisis, coup = board.views["economic-crisis"], board.views["palace-coup"]
+    assert (crisis.score.level, crisis.alert, crisis.score.stories) == (41.2, True, ())
+    assert crisis.change_24h == pytest.approx(11.2) and crisis.change_7d == pytest.approx(21.2)
+    # No reading of the coup within the hour before a day ago: its 24 h change is unknown.
+    assert (coup.score.level, coup.alert) == (60.5, False)
+    assert math.isnan(coup.change_24h) and coup.change_7d == pytest.approx(-9.5)
+
+
+def test_a_scenario_without_a_recent_reading_means_no_reading_board(tmp_path: Path) -> None:
+    config = load_config(tmp_path, TWO)
+    with Store.open(f"sqlite:///{tmp_path / 'm.db'}") as store:
+        store.save_snapshots([("economic-crisis", 41.2, 3.2, False)], NOW)
+        assert reading_board(store, config) is None  # palace-coup was never read
+        store.save_snapshots([("palace-coup", 1.0, 0.1, False)], NOW - timedelta(hours=2))
+        assert reading_board(store, config) is None  # nor with the others
+
+
+def test_the_first_screen_is_the_stored_reading_then_the_scores(tmp_path: Path) -> None:
+    rules = tmp_path / "indicators.yaml"
+    rules.write_text(TWO, encoding="utf-8")
+    url = f"sqlite:///{tmp_path / 'm.db'}"
+    at = datetime(2026, 3, 1, 14, 5, tzinfo=UTC)
+    with Store.open(url) as store:
+        store.save_snapshots([("economic-crisis", 41.2, 3.2, True),
+                              ("palace-coup", 60.5, 5.6, False)], at)
+    seen: list[tuple[Board, str, list[str]]] = []
+
+    class Watched(MonitorApp):
+        CSS_PATH = ROOT / "monitor" / "tui" / "monitor.tcss"  # a subclass looks beside itself
+
+        def on_scores_loaded(self, message: ScoresLoaded) -> None:
+            super().on_scores_loaded(message)
+            row = self.query_one("#scenarios", DataTable).get_row("economic-crisis")
+            seen.append((message.board, str(self.query_one("#status", Static).render()),
+                         [str(c) for c in row]))
+
+    app = Watched(url, rules)
+
+    async def steps(pilot: Pilot[None]) -> None:
+        await pilot.press("enter")  # scored: the detail opens
+        await pilot.pause()
+        assert isinstance(app.screen, DetailScreen)
+        await pilot.press("escape")
+        app.post_message(ScoresLoaded(seen[0][0]))  # the reading again
+        await pilot.pause()
+        await pilot.press("enter")  # a reading has no stories: no detail
+        await pilot.pause()
+        assert not isinstance(app.screen, DetailScreen)
+
+    drive(app, steps)
+    (reading, status, row), (scored, later, _) = seen[:2]
+    assert reading.reading and not scored.reading
+    # No key hint: enter waits for the scores.
+    assert status == ("As of 2026-03-01 14:05 UTC (the last stored reading), scoring…: "
+                      "2 scenarios, 1 in alert")
+    # Its 24 h and 7 d changes have no earlier reading, and no trend is scored for it yet.
+    assert row == ["Economic crisis", "███▎      41.2", "-", "-", " " * 15, "ALERT"]
+    # The store holds no hits: scored now, nothing counts, and the stored alert carries on
+    # until the level falls below the hysteresis line.
+    assert later.startswith("Scores at ")
+    assert scored.views["economic-crisis"].score.level == 0.0

@@ -30,10 +30,12 @@ from monitor.rules import Rules, load
 from monitor.store import Store
 from monitor.tui import demo
 from monitor.tui.app import MonitorApp
+from monitor.tui.board import Board
 from monitor.tui.detail import DetailScreen
 from monitor.tui.entry import EntryScreen
 from monitor.tui.feeds import FeedsScreen
 from monitor.tui.live import Attached, Polling
+from monitor.watch import Crossing, Reload
 
 RATE = "<item><title>Bank of Russia raises the key rate to a record</title><guid>a</guid></item>"
 QUITS = ("<item><title>Governor resigns over budget dispute in Kremlin shake-up</title>"
@@ -363,3 +365,48 @@ def test_attached_a_mark_rescores_through_the_engine_and_every_open_screen_follo
     asyncio.run(go())
     with Store.open(url) as store:  # attached, nothing was polled
         assert [s.last_polled_at for s in store.source_states()] == polled
+
+
+class Told:
+    """An engine's events, kept in order (each from the engine's thread)."""
+
+    def __init__(self) -> None:
+        self.boards: list[Board] = []
+        self.errors: list[str] = []
+
+    def board(self, board: Board) -> None:
+        self.boards.append(board)
+
+    def reloaded(self, reload: Reload) -> None:
+        pass
+
+    def crossing(self, crossing: Crossing) -> None:
+        pass
+
+    def failed(self, error: str) -> None:
+        self.errors.append(error)
+
+
+def test_an_attached_engine_tells_the_stored_reading_before_the_scores(tmp_path: Path,
+                                                                      db_url: str) -> None:
+    rules = tmp_path / "indicators.yaml"
+    write(rules, RULES.format(feed="{id: local, path: feed.xml, every: 1h}", quits=1))
+    at = datetime(2026, 3, 1, 14, 5, tzinfo=UTC)
+    with Store.open(db_url) as store:
+        store.save_snapshots([("crisis", 40.0, 1.0, True)], at)
+    engine = Attached(db_url, rules, every=0.05)
+    told = Told()
+    thread = threading.Thread(target=engine.run, args=(told,))
+    thread.start()
+    try:
+        deadline = time.monotonic() + 10
+        while len(told.boards) < 2 and time.monotonic() < deadline:
+            time.sleep(0.02)
+    finally:
+        engine.stop()
+        thread.join()
+    reading, scored = told.boards[:2]
+    assert told.errors == []
+    assert reading.reading and reading.now == at
+    assert reading.views["crisis"].score.level == 40.0 and reading.views["crisis"].alert
+    assert not scored.reading and scored.views["crisis"].score.level == 0.0

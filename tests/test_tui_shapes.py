@@ -3,6 +3,7 @@ and relative times."""
 
 from __future__ import annotations
 
+import math
 from datetime import UTC, datetime, timedelta
 
 from monitor.tui.shapes import ago, change_text, highlight, plain, sparkline, until
@@ -38,6 +39,7 @@ def test_changes_say_their_direction_and_large_ones_are_bold() -> None:
     assert change_text(3.2).plain == "▲ +3.2" and "bold" not in str(change_text(3.2).style)
     assert change_text(-12.0).plain == "▼-12.0" and "bold" in str(change_text(-12.0).style)
     assert change_text(0.0).plain == "·  0.0"
+    assert change_text(math.nan).plain == "-"  # a stored reading with none at that moment
 
 
 def test_times_relative_to_now() -> None:

@@ -35,7 +35,7 @@ from textual.worker import Worker, get_current_worker
 
 from monitor.errors import MonitorError
 from monitor.fetch import prepare_parser_processes
-from monitor.tui.board import Board, load_board, tenths
+from monitor.tui.board import Board, load_board, load_reading, tenths
 from monitor.tui.detail import DetailScreen
 from monitor.tui.entry import EntryScreen
 from monitor.tui.feeds import FeedsScreen
@@ -145,6 +145,8 @@ class MonitorApp(App[None]):
     With an `engine` the board keeps itself current (see monitor/tui/live.py), and every
     re-scoring the dashboard asks for (`r`, a mark, a poll) goes through it, so there is one
     scoring path; without one the board is scored once, and again on `r`, a mark or a poll.
+    Either way, unless `now` is fixed, the latest stored reading (`board.reading_board`) is
+    drawn first while the scores are computed; a scenario opens only once they arrive.
 
     `clock` (the real time, for feed health) and `opener` (how a link reaches the browser)
     are attributes so a test can fix the one and observe the other."""
@@ -254,6 +256,11 @@ class MonitorApp(App[None]):
     @work(thread=True, exclusive=True, group="scores")
     def load_scores(self) -> None:
         try:
+            # The first screen: the latest stored reading at once, then the scores.
+            if self.board is None and self.now is None:
+                reading = load_reading(self.store_url, self.indicators_path)
+                if reading is not None:
+                    self.post_message(ScoresLoaded(reading))
             board = load_board(self.store_url, self.indicators_path, self.now)
         except MonitorError as exc:
             self.post_message(LoadFailed(str(exc)))
@@ -297,6 +304,8 @@ class MonitorApp(App[None]):
         for screen in self.screen_stack:
             if isinstance(screen, BoardScreen):
                 screen.board_changed(board)
+        if board.reading:
+            return  # no stories to trend or to announce: the scores follow
         while self._announce:
             reason, before = self._announce.pop(0)
             self.notify(moved(reason, before, board), title="Scores updated")
@@ -328,12 +337,17 @@ class MonitorApp(App[None]):
         table = self.query_one("#scenarios", ScenarioTable)
         n = len(board.config.scenarios)
         alerts = sum(1 for v in board.views.values() if v.alert)
-        status = Text(f"Scores at {_stamp(board.now)}: {n} scenario{'s' if n != 1 else ''}")
+        scenarios = f"{n} scenario{'s' if n != 1 else ''}"
+        if board.reading:
+            status = Text(f"As of {_stamp(board.now)} (the last stored reading), scoring…: "
+                          f"{scenarios}")
+        else:
+            status = Text(f"Scores at {_stamp(board.now)}: {scenarios}")
         if alerts:
             status.append(f", {alerts} in alert", style="bold red")
         if table.needle:
             status.append(f", {table.row_count} shown for “{table.needle}”")
-        else:
+        elif not board.reading:
             status.append(". ? for keys", style="dim")
         self.query_one("#status", Static).update(status)
 
@@ -373,8 +387,8 @@ class MonitorApp(App[None]):
         if self.board is not None and event.data_table.id == "latest" and event.row_key.value:
             self.push_screen(EntryScreen(int(event.row_key.value), self.board))
             return
-        if self.board is None or event.data_table.id != "scenarios":
-            return
+        if self.board is None or self.board.reading or event.data_table.id != "scenarios":
+            return  # a stored reading has no stories: the detail waits for the scores
         sid = event.row_key.value
         scenario = self.board.config.scenario(sid) if sid else None
         if scenario is not None:
@@ -441,7 +455,7 @@ class MonitorApp(App[None]):
 
     def _open_scenario(self, sid: str) -> None:
         scenario = self.board.config.scenario(sid) if self.board else None
-        if self.board is not None and scenario is not None:
+        if self.board is not None and not self.board.reading and scenario is not None:
             self.push_screen(DetailScreen(scenario, self.board))
 
     def _poll_all(self) -> None:

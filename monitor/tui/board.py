@@ -4,9 +4,10 @@ and tests read its output without a terminal."""
 
 from __future__ import annotations
 
+import math
 import threading
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -29,6 +30,10 @@ class Board:
     now: datetime
     config: Config
     views: dict[str, ScenarioView]
+    reading: bool = False
+    """Drawn from the stored readings as of `now` (levels, alerts, changes; no stories or
+    surges), shown while the scores are computed; a change with no reading at its moment
+    is NaN."""
 
 
 def load_board(store_url: str | None, indicators_path: Path | str,
@@ -46,6 +51,54 @@ def load_board(store_url: str | None, indicators_path: Path | str,
             return _scored(store, config, live, now)
         finally:
             store.close()
+
+
+READING_SLACK = timedelta(hours=1)
+"""How far before a change's moment (24 h, 7 d before the latest reading) an earlier reading
+may lie and still stand for it: `monitor run` records every five minutes, and a run stopped
+for longer leaves a gap the first screen does not paper over."""
+
+
+def reading_board(store: Store, config: Config) -> Board | None:
+    """Every scenario as the latest stored reading has it: what the dashboard draws at once
+    while `board_from`/`load_board` score (stale while revalidating). None when a scenario
+    has no reading (a fresh store, a scenario just added): the first screen waits for the
+    scores then. The readings are `monitor run`'s and the live dashboard's snapshots."""
+    ids = [s.id for s in config.scenarios]
+    latest = store.latest_snapshots(ids)
+    if not ids or len(latest) < len(ids):
+        return None
+    at = max(snap.at for snap in latest.values())
+    if any(snap.at < at - READING_SLACK for snap in latest.values()):
+        return None  # a scenario left out of the latest readings: no one moment to show
+    earlier = {span: store.latest_snapshots(ids, at - span)
+               for span in (timedelta(days=1), timedelta(days=7))}
+
+    def change(sid: str, span: timedelta) -> float:
+        past = earlier[span].get(sid)
+        if past is None or past.at < at - span - READING_SLACK:
+            return math.nan
+        return latest[sid].level - past.level
+
+    views = {sid: ScenarioView(Score(sid, snap.level, snap.evidence),
+                               change(sid, timedelta(days=1)), change(sid, timedelta(days=7)),
+                               (), snap.alert, True)
+             for sid, snap in latest.items()}
+    return Board(at, config, {sid: views[sid] for sid in ids}, reading=True)
+
+
+def load_reading(store_url: str | None, indicators_path: Path | str) -> Board | None:
+    """`reading_board` over the store at `store_url` with the rules `load_board` uses (read
+    once for both)."""
+    from monitor.store import Store
+
+    with _kept_lock:
+        config, _ = _kept(store_url, Path(indicators_path))
+    store = Store.open(store_url)
+    try:
+        return reading_board(store, config)
+    finally:
+        store.close()
 
 
 def board_from(store: Store, config: Config, now: datetime | None = None) -> Board:
@@ -102,12 +155,18 @@ def level_bar(level: float, width: int = 10) -> str:
 
 
 def shown_change(level: float, change: float) -> float:
-    """The change between the levels as shown, so the earlier level is exactly level - change."""
+    """The change between the levels as shown, so the earlier level is exactly level - change
+    (NaN, unknown, stays NaN)."""
+    if math.isnan(change):
+        return change
     return round(tenths(level) - tenths(level - change), 1)
 
 
 def arrow(change: float) -> str:
-    """A change of the shown level with its direction: `▲ +3.2`, `▼ -1.0`, `· 0.0`."""
+    """A change of the shown level with its direction: `▲ +3.2`, `▼ -1.0`, `· 0.0`; `-` when
+    unknown (NaN: no reading at that moment)."""
+    if math.isnan(change):
+        return "-"
     if change > 0:
         return f"▲ {change:+.1f}"
     if change < 0:

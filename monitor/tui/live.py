@@ -14,6 +14,9 @@ Two engines:
   pollers) re-matches stored items under a saved file; the attached dashboard scores with the
   new weights at once and picks up the re-matched hits when they land.
 
+Both tell the latest stored reading (`board.reading_board`) before their first scoring, so
+the screen fills at once over a large store.
+
 No textual here: the app hands an engine an `Events` whose methods post Textual messages
 (`post_message` is thread-safe), and stops it with `stop()` from any thread.
 """
@@ -37,7 +40,7 @@ from monitor.poll import Poller, PollReport, rematch
 from monitor.rules import Rules, load
 from monitor.scheduler import serve
 from monitor.store import Store
-from monitor.tui.board import Board, board_from
+from monitor.tui.board import Board, board_from, reading_board
 from monitor.watch import Crossing, Listener, Reading, Reload, Watch
 
 log = logging.getLogger("monitor.dashboard")
@@ -192,6 +195,10 @@ class Polling:
             events.failed("indicators.yaml has problems, so nothing is polled; fix them and "
                           "start the dashboard again.")
             return
+        # The last stored reading at once, while the store is brought up to date and scored.
+        reading = await asyncio.to_thread(reading_board, store, rules.config)
+        if reading is not None:
+            events.board(reading)
         # As `monitor run` starts: sources as configured, items matched by the current rules.
         await asyncio.to_thread(store.sync_sources, rules.config.feeds)
         await asyncio.to_thread(rematch, store, rules)
@@ -348,6 +355,10 @@ class Attached:
                     now = store.change_marker()
                     stale = time.monotonic() - scored_at >= self.rescore_every
                     if force or stale or now != marker:
+                        if marker is None and self.now is None:  # the last reading at once
+                            reading = reading_board(store, rules.config)
+                            if reading is not None:
+                                events.board(reading)
                         marker, scored_at = now, time.monotonic()
                         board = board_from(store, rules.config, self.now)
                         pace.took(scored_at)

@@ -8,6 +8,7 @@ gives way first; wider terminals get the full 30-day trend and the top indicator
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -50,10 +51,12 @@ def layout(width: int) -> Layout:
 def sort_key(order: str, view: ScenarioView) -> float:
     if order == "level":
         return -view.score.level
-    if order == "24 h":
-        return -abs(shown_change(view.score.level, view.change_24h))
-    if order == "7 d":
-        return -abs(shown_change(view.score.level, view.change_7d))
+    if order in ("24 h", "7 d"):
+        change = view.change_24h if order == "24 h" else view.change_7d
+        moved = shown_change(view.score.level, change)
+        # Unknown (NaN: a stored reading with none at that moment) sorts as no move; a NaN
+        # key would leave the order undefined.
+        return 0.0 if math.isnan(moved) else -abs(moved)
     return 0.0
 
 

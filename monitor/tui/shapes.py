@@ -8,6 +8,7 @@ reaches the screen through `plain` and `Text(...)`: never as markup, never with 
 
 from __future__ import annotations
 
+import math
 import re
 from collections.abc import Iterable, Sequence
 from datetime import datetime
@@ -99,7 +100,10 @@ def level_style(level: float, alert_at: float, hysteresis: float = 10.0) -> str:
 
 
 def change_text(change: float, big: float = 10.0) -> Text:
-    """A change of the shown level: `▲ +3.2` / `▼ -1.0` / `·  0.0`, large moves in bold."""
+    """A change of the shown level: `▲ +3.2` / `▼ -1.0` / `·  0.0`, large moves in bold; `-`
+    when unknown (NaN: a stored reading with none at that moment)."""
+    if math.isnan(change):
+        return Text("-", style="dim", justify="right")
     if change > 0:
         text, style = f"▲{change:+5.1f}", "yellow"
     elif change < 0:
