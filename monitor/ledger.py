@@ -819,6 +819,13 @@ class StoryTable(Sequence[Story]):
             floors[np.concatenate([take, ties])] += 1 if spare > 0 else -1
         return floors / unit
 
+    def newest(self, limit: int) -> list[int]:
+        """The positions of the `limit` stories with the latest reports, latest first (ties
+        in story order), without building the others."""
+        self._table()
+        order = np.argsort(-self._latest, kind="stable")
+        return [int(i) for i in order[:limit]]
+
     def round_points(self, places: int = 1) -> list[float]:
         """`scoring.round_points` of these stories, without building them."""
         return self._rounded(places).tolist()

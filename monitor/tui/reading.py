@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import getpass
-from bisect import bisect_left, bisect_right
+from bisect import bisect_left
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -21,6 +21,7 @@ from pathlib import Path
 from monitor import scoring
 from monitor.evidence import scenario_since, scored_to_evidence
 from monitor.indicators import Config, Indicator
+from monitor.ledger import ledger_of
 from monitor.poll import PollReport, is_failing
 from monitor.scoring import ScenarioView, Story, Surge, round_points
 from monitor.store import Feedback, SourceState, Store, StoredEntry
@@ -93,29 +94,19 @@ def load_trends(store_url: str | None, config: Config, now: datetime,
             oldest = min(scenario_since(config, s.id, moments[0]) for s in config.scenarios)
             evidence = scored_to_evidence(store.scored_hits_since(oldest, until=now))
             false_hits = store.false_hits()
-    settings = scoring.settings_for(config)
+    # The past days are scored through a ledger of the evidence (monitor.ledger: the model of
+    # monitor.scoring over arrays), a pass over arrays per day instead of every story again.
+    ledger = ledger_of(config, evidence, false_hits) if missing else None
     out: Trends = {}
-    mine: dict[str, list[scoring.Evidence]] = {}
-    times: dict[str, list[datetime]] = {}
-    reach: dict[str, timedelta] = {}
     for s in config.scenarios:
-        related = {i.id for i in config.indicators if _touches(i, s.id)}
-        # Oldest first, as the store returns hits, so each day scores only its own window.
-        mine[s.id] = [ev for ev in evidence if ev.indicator in related]
-        times[s.id] = [ev.when for ev in mine[s.id]]
-        reach[s.id] = timedelta(seconds=scoring.half_life_seconds(config, s.id)
-                                * scoring.HORIZON_HALF_LIVES)
         out[s.id] = [taken.get((s.id, d)) for d in range(days - 1)] + [current.get(s.id, 0.0)]
     for d in range(days - 2, -1, -1):
         if cancelled():
             break
         at = moments[d]
         for s in config.scenarios:
-            if out[s.id][d] is None:
-                lo = bisect_left(times[s.id], at - reach[s.id])
-                hi = bisect_right(times[s.id], at)
-                out[s.id][d] = scoring.score(s.id, mine[s.id][lo:hi], config, at, settings,
-                                             false_hits).level
+            if out[s.id][d] is None and ledger is not None:
+                out[s.id][d] = ledger.score(s.id, at).level
         if progress is not None and missing:
             progress({sid: list(levels) for sid, levels in out.items()})
     return out

@@ -17,7 +17,8 @@ from rich.text import Text
 from textual.coordinate import Coordinate
 from textual.widgets import DataTable
 
-from monitor.scoring import Report, ScenarioView, round_points
+from monitor.ledger import StoryTable
+from monitor.scoring import Report, ScenarioView, Story, round_points
 from monitor.tui.board import Board, level_bar, shown_change, tenths, top_indicator
 from monitor.tui.shapes import change_text, level_style, short_time, shown, sparkline
 from monitor.tui.widgets import matches
@@ -153,8 +154,8 @@ class ScenarioTable(DataTable[Text]):
 
 @dataclass(frozen=True)
 class Latest:
-    """A story behind some scenario's level, by its strongest report, with the points it
-    gives each scenario it counts for (largest first)."""
+    """A story behind some scenario's level: when its latest report came, its strongest
+    report, and the points it gives each scenario it counts for (largest first)."""
 
     when: datetime
     entry: int
@@ -164,18 +165,31 @@ class Latest:
     points: tuple[tuple[str, float], ...]
 
 
+def newest(stories: Sequence[Story], limit: int) -> list[int]:
+    """The positions of the `limit` stories with the latest reports, latest first; a
+    ledger's table finds them without building the million others."""
+    if isinstance(stories, StoryTable):
+        return stories.newest(limit)
+    order = sorted(range(len(stories)), key=lambda i: stories[i].latest, reverse=True)
+    return order[:limit]
+
+
 def latest(board: Board, limit: int = 100) -> list[Latest]:
-    """The newest stories counting for any scenario now, newest first: what just moved."""
-    found: dict[int, tuple[Report, list[tuple[str, float]]]] = {}
+    """The stories whose latest report is newest, over every scenario: what just moved."""
+    found: dict[int, tuple[datetime, Report, list[tuple[str, float]]]] = {}
     for sid, view in board.views.items():
         score = view.score
-        for story, p in zip(score.stories, round_points(score.stories, score.level),
-                            strict=True):
+        points = round_points(score.stories, score.level)
+        for i in newest(score.stories, limit):
+            story = score.stories[i]
             lead = story.reports[0]
-            found.setdefault(lead.entry, (lead, []))[1].append((sid, p))
-    rows = [Latest(r.when, r.entry, r.source, r.grade, r.title,
+            when, _, counts = found.setdefault(lead.entry, (story.latest, lead, []))
+            counts.append((sid, points[i]))
+            if story.latest > when:
+                found[lead.entry] = (story.latest, lead, counts)
+    rows = [Latest(when, r.entry, r.source, r.grade, r.title,
                    tuple(sorted(points, key=lambda x: (-abs(x[1]), x[0]))))
-            for r, points in found.values()]
+            for when, r, points in found.values()]
     rows.sort(key=lambda x: (x.when, x.entry), reverse=True)
     return rows[:limit]
 
