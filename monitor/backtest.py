@@ -129,7 +129,8 @@ def run(entries: Sequence[Entry], rules: Rules, start: datetime | None = None,
 _BARS = "▁▂▃▄▅▆▇█"
 
 
-def sparkline(levels: Sequence[float]) -> str:
-    """Levels 0-100 as a row of eight-step bars (a blank for exactly zero)."""
-    return "".join(" " if v <= 0 else _BARS[min(int(v / 100 * len(_BARS)), len(_BARS) - 1)]
+def sparkline(levels: Sequence[float], zero: str = " ") -> str:
+    """Levels 0-100 as a row of eight-step bars, `zero` for nothing (a blank in the terminal;
+    an email wants the lowest bar, so the line keeps its width in proportional fonts)."""
+    return "".join(zero if v <= 0 else _BARS[min(int(v / 100 * len(_BARS)), len(_BARS) - 1)]
                    for v in levels)

@@ -20,6 +20,7 @@ from typing import Any, TextIO
 
 from monitor import __version__
 from monitor.errors import ConfigError, MonitorError, UsageError
+from monitor.model import stamp as _stamp
 
 DEFAULT_INDICATORS = "indicators.yaml"
 
@@ -424,17 +425,8 @@ def cmd_backtest(args: argparse.Namespace, out: TextIO) -> int:
     return 0
 
 
-def _tenths(x: float) -> float:
-    """`x` rounded the way `scoring.round_points` rounds the level, so the two agree."""
-    return round(x * 10) / 10
-
-
 def _signed(x: float) -> str:
     return f"{x:+.1f}"
-
-
-def _stamp(when: datetime) -> str:
-    return when.strftime("%Y-%m-%d %H:%M UTC")
 
 
 def _unknown(kind: str, name: str, known: Sequence[str], where: str) -> str:
@@ -457,6 +449,7 @@ def _gathered(args: argparse.Namespace) -> tuple[Any, Any]:
 
 def cmd_scores(args: argparse.Namespace, out: TextIO) -> int:
     from monitor.evidence import ledger_views, snapshot_rows
+    from monitor.scoring import tenths as _tenths
 
     rules, store = _prepare(args)
     config = rules.config
@@ -523,6 +516,7 @@ def _top(score: Any) -> list[dict[str, Any]]:
 
 def cmd_explain(args: argparse.Namespace, out: TextIO) -> int:
     from monitor import scoring
+    from monitor.scoring import tenths as _tenths
 
     rules, got = _gathered(args)
     config = rules.config

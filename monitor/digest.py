@@ -42,10 +42,12 @@ from email.utils import format_datetime, make_msgid
 from typing import TYPE_CHECKING, Any
 
 from monitor import scoring
+from monitor.backtest import sparkline
 from monitor.errors import MailError, MonitorError
 from monitor.evidence import LiveLedger
 from monitor.evidence import scored_to_evidence as to_scored_evidence
 from monitor.indicators import Config
+from monitor.model import stamp as _stamp
 
 if TYPE_CHECKING:
     from monitor.store import DeliveredDigest, SourceState, Store, StoredEntry
@@ -63,7 +65,7 @@ ALERT_RETRY = timedelta(hours=24)
 """How long a failed alert email is retried; after that the digest carries the news."""
 SECURITIES = ("starttls", "ssl", "none")
 DEFAULT_PORTS = {"starttls": 587, "ssl": 465, "none": 25}
-_BARS = "▁▂▃▄▅▆▇█"
+_LOWEST = "▁"  # the trend of a level at zero: a bar, not a blank, so mail keeps its width
 # Any http(s) URL without whitespace or control characters; quotes and brackets in it are
 # escaped where it is written into HTML.
 _LINK = re.compile(r"https?://[^\s\x00-\x1f\x7f]+", re.IGNORECASE)
@@ -203,13 +205,13 @@ def compose(config: Config, now: datetime, level_at: Callable[[str, datetime], f
     lines = []
     for scenario in config.scenarios:
         view = shown[scenario.id]
-        level = _tenths(view.score.level)
+        level = scoring.tenths(view.score.level)
         if previous is not None and scenario.id in previous.levels:
-            change = level - _tenths(previous.levels[scenario.id])
+            change = level - scoring.tenths(previous.levels[scenario.id])
             was_alert = previous.alerts.get(scenario.id, False)
             since_last = True
         else:
-            change = level - _tenths(view.score.level - view.change_24h)
+            change = level - scoring.tenths(view.score.level - view.change_24h)
             was_alert = view.alert
             since_last = False
         items = _items(view.score, new_hits, entries, names, titles)
@@ -231,10 +233,6 @@ def compose(config: Config, now: datetime, level_at: Callable[[str, datetime], f
              or s.last_success_at < since))
     return Digest(now, since, previous.at if previous else None, tuple(lines),
                   sum(1 for s in sources if s.active), failing, new_hits)
-
-
-def _tenths(x: float) -> float:
-    return round(x * 10) / 10
 
 
 def _items(score: scoring.Score, new: frozenset[tuple[int, str]],
@@ -274,14 +272,7 @@ def _trend(scenario: str, now: datetime, level_at: Callable[[str, datetime], flo
             levels[d] = recorded[i][1]
         else:
             levels[d] = level_at(scenario, at)
-    return tuple(_tenths(levels[d]) for d in range(TREND_DAYS, -1, -1))
-
-
-def sparkline(levels: Sequence[float]) -> str:
-    """Levels 0-100 as eight-step bars; the lowest bar for zero, so the line keeps its width in
-    proportional fonts too."""
-    return "".join(_BARS[min(max(int(v / 100 * len(_BARS)), 0), len(_BARS) - 1)]
-                   for v in levels)
+    return tuple(scoring.tenths(levels[d]) for d in range(TREND_DAYS, -1, -1))
 
 
 # --- reading the store -------------------------------------------------------------------------
@@ -322,10 +313,6 @@ def prepare(store: Store, config: Config, now: datetime, since: datetime | None 
 
 
 # --- rendering ---------------------------------------------------------------------------------
-
-
-def _stamp(when: datetime) -> str:
-    return when.astimezone(UTC).strftime("%Y-%m-%d %H:%M UTC")
 
 
 def _points(p: float) -> str:
@@ -372,7 +359,7 @@ def render_text(d: Digest) -> str:
         state = _alert_state(s)
         out.append(f"{s.title} [{s.id}]" + (f" - {state}" if state else ""))
         out.append(f"  level {s.level:.1f}, {_change(s)} (alert at {s.alert_at:g})")
-        out.append(f"  last 7 days {sparkline(s.trend)} "
+        out.append(f"  last 7 days {sparkline(s.trend, _LOWEST)} "
                    f"{s.trend[0]:.0f} → {s.trend[-1]:.0f}")
         for surge in s.surges:
             out.append(f"  surge: {surge.indicator}, {surge.recent} stories in 24 h "
@@ -428,7 +415,7 @@ def render_html(d: Digest) -> str:
                    f"{_E(_change(s))} · alert at {s.alert_at:g}</p>")
         out.append(f'<p style="margin:0;{_MUTED}">last 7 days '
                    f'<span style="font-family:monospace;font-size:15px">'
-                   f"{sparkline(s.trend)}</span> {s.trend[0]:.0f} → {s.trend[-1]:.0f}</p>")
+                   f"{sparkline(s.trend, _LOWEST)}</span> {s.trend[0]:.0f} → {s.trend[-1]:.0f}</p>")
         for surge in s.surges:
             out.append(f'<p style="margin:0">Surge: {_E(surge.indicator)}, {surge.recent} '
                        f"stories in 24 h (usually {surge.baseline:.1f})</p>")

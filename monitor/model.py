@@ -7,7 +7,7 @@ Frozen dataclasses with no dependencies, so the pure core (rules, scoring) and t
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 
 
 @dataclass(frozen=True, slots=True)
@@ -62,3 +62,8 @@ def storable(value: str) -> str:
     except UnicodeEncodeError:
         value = value.encode("utf-8", "replace").decode("utf-8")
     return value
+
+
+def stamp(when: datetime) -> str:
+    """A moment as every screen, log line and email writes it: UTC, to the minute."""
+    return when.astimezone(UTC).strftime("%Y-%m-%d %H:%M UTC")

@@ -33,6 +33,7 @@ from pathlib import Path
 from monitor.fetch import Fetched, Fetcher, FetchFailed, NotModified, ParsedFeed, Prepare
 from monitor.indicators import Feed
 from monitor.model import Hit
+from monitor.model import stamp as _stamp
 from monitor.rules import Rules, compile_config
 from monitor.store import Polled, SourceState, Store, Unchanged
 
@@ -87,10 +88,6 @@ def skip_reason(state: SourceState, now: datetime) -> str | None:
                 f"{'s' if state.consecutive_errors != 1 else ''} until "
                 f"{_stamp(state.next_due_at)}; use --force to poll anyway")
     return None
-
-
-def _stamp(when: datetime) -> str:
-    return when.strftime("%Y-%m-%d %H:%M UTC")
 
 
 @dataclass(frozen=True)

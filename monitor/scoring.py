@@ -367,6 +367,12 @@ def view(scenario: str, evidence: Sequence[Evidence], config: Config, now: datet
     )
 
 
+def tenths(x: float) -> float:
+    """`x` rounded as `round_points` rounds the level, so every place that shows a level or a
+    change (tables, bars, details, emails) agrees with the points beside it."""
+    return round(x * 10) / 10
+
+
 def round_points(stories: Sequence[Story], level: float, places: int = 1) -> list[float]:
     """The stories' points rounded so that the rounded numbers add up to the rounded level
     (largest remainders get the spare units)."""

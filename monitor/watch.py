@@ -64,7 +64,8 @@ class Reload:
 Listener = Callable[[Any], Awaitable[None] | None]
 
 
-def _mtime(path: Path) -> float | None:
+def saved_at(path: Path) -> float | None:
+    """When `path` was last saved (its mtime), None if it cannot be read."""
     try:
         return path.stat().st_mtime
     except OSError:
@@ -102,7 +103,7 @@ class Watch:
         self.on_reload = on_reload
         self.on_reading = on_reading
         self.on_crossing = on_crossing
-        self._seen_mtime = _mtime(indicators)
+        self._seen_mtime = saved_at(indicators)
         self._scored_at: float | None = None
         self._ledger: LiveLedger | None = None
         """Hits read so far, kept between readings: each reads only what was added since."""
@@ -122,7 +123,7 @@ class Watch:
 
     async def reload_if_changed(self) -> Reload | None:
         """Takes in `indicators.yaml` if it was saved since last looked at."""
-        mtime = _mtime(self.indicators)
+        mtime = saved_at(self.indicators)
         if mtime == self._seen_mtime:
             return None
         self._seen_mtime = mtime

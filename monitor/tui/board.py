@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING
 from monitor.evidence import LiveLedger, ledger_views
 from monitor.indicators import Config
 from monitor.ledger import StoryTable
-from monitor.scoring import ScenarioView, Score, round_points
+from monitor.scoring import ScenarioView, Score, round_points, tenths
 
 if TYPE_CHECKING:
     from monitor.store import Store
@@ -139,11 +139,6 @@ def _kept(store_url: str | None, path: Path) -> tuple[Config, LiveLedger]:
         config = load(path, examples=False).rules.config
         _kept_key, _kept_value = key, (config, LiveLedger(config))
     return _kept_value
-
-
-def tenths(x: float) -> float:
-    """Rounded as `scoring.round_points` rounds the level, so bar, table and detail agree."""
-    return round(x * 10) / 10
 
 
 def level_bar(level: float, width: int = 10) -> str:

@@ -41,7 +41,7 @@ from monitor.rules import Rules, load
 from monitor.scheduler import serve
 from monitor.store import Store
 from monitor.tui.board import Board, board_from, reading_board
-from monitor.watch import Crossing, Listener, Reading, Reload, Watch
+from monitor.watch import Crossing, Listener, Reading, Reload, Watch, saved_at
 
 log = logging.getLogger("monitor.dashboard")
 
@@ -85,13 +85,6 @@ class Engine(Protocol):
 
     def refresh(self) -> None:
         """Score again now, without waiting for a change."""
-
-
-def _mtime(path: Path) -> float | None:
-    try:
-        return path.stat().st_mtime
-    except OSError:
-        return None
 
 
 def _problems(exc: ConfigError) -> Reload:
@@ -334,7 +327,7 @@ class Attached:
         return rules
 
     def _watch(self, store: Store, events: Events) -> None:
-        seen = _mtime(self.indicators)
+        seen = saved_at(self.indicators)
         rules: Rules | None = None
         loaded = False
         marker: tuple[str, ...] | None = None
@@ -344,7 +337,7 @@ class Attached:
         while not self._stopping.is_set():
             try:
                 force, self._forced = self._forced, False
-                saved = _mtime(self.indicators)
+                saved = saved_at(self.indicators)
                 if not loaded or saved != seen:
                     seen = saved
                     new = self._take(store, events, tell_ok=loaded)

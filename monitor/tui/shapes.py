@@ -15,6 +15,8 @@ from datetime import datetime
 
 from rich.text import Text
 
+from monitor.model import stamp as stamp  # the screens write moments as everything else does
+
 SPARKS = "▁▂▃▄▅▆▇█"
 
 # Escape sequences first (CSI with its parameters, OSC up to its terminator, two-byte ESC
@@ -140,10 +142,6 @@ def _span(seconds: float) -> str:
         if seconds >= size:
             return f"{int(seconds // size)} {unit}"
     return f"{int(seconds)} s"
-
-
-def stamp(when: datetime) -> str:
-    return when.strftime("%Y-%m-%d %H:%M UTC")
 
 
 def short_time(when: datetime) -> str:
