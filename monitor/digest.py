@@ -48,6 +48,7 @@ from monitor.evidence import LiveLedger
 from monitor.evidence import scored_to_evidence as to_scored_evidence
 from monitor.indicators import Config
 from monitor.model import stamp as _stamp
+from monitor.model import utcnow
 
 if TYPE_CHECKING:
     from monitor.store import DeliveredDigest, SourceState, Store, StoredEntry
@@ -82,7 +83,6 @@ class Item:
 
     entry: int
     indicator: str
-    indicator_title: str
     title: str
     source: str
     source_name: str
@@ -201,7 +201,6 @@ def compose(config: Config, now: datetime, level_at: Callable[[str, datetime], f
     the window may be missing."""
     new_hits = frozenset(new)
     names = {s.id: s.name for s in sources}
-    titles = {i.id: i.title for i in config.indicators}
     lines = []
     for scenario in config.scenarios:
         view = shown[scenario.id]
@@ -214,7 +213,7 @@ def compose(config: Config, now: datetime, level_at: Callable[[str, datetime], f
             change = level - scoring.tenths(view.score.level - view.change_24h)
             was_alert = view.alert
             since_last = False
-        items = _items(view.score, new_hits, entries, names, titles)
+        items = _items(view.score, new_hits, entries, names)
         alert_at = scenario.alert if scenario.alert is not None else config.defaults.alert
         lines.append(ScenarioLine(
             scenario.id, scenario.title, level, round(change, 1), since_last, view.alert,
@@ -236,8 +235,7 @@ def compose(config: Config, now: datetime, level_at: Callable[[str, datetime], f
 
 
 def _items(score: scoring.Score, new: frozenset[tuple[int, str]],
-           entries: Mapping[int, StoredEntry], names: Mapping[str, str],
-           titles: Mapping[str, str]) -> list[Item]:
+           entries: Mapping[int, StoredEntry], names: Mapping[str, str]) -> list[Item]:
     """One item per story with a new counted report (its strongest new one), strongest story
     first."""
     out = []
@@ -248,7 +246,7 @@ def _items(score: scoring.Score, new: frozenset[tuple[int, str]],
             continue
         r = fresh[0]
         stored = entries.get(r.entry)
-        out.append(Item(r.entry, story.indicator, titles.get(story.indicator, story.indicator),
+        out.append(Item(r.entry, story.indicator,
                         " ".join(r.title.split()), r.source, names.get(r.source, r.source),
                         r.grade, r.when, safe_link(stored.entry.link if stored else None), p))
     out.sort(key=lambda i: (-abs(i.points), -i.when.timestamp(), i.entry))
@@ -681,21 +679,18 @@ def render_alert(notice: AlertNotice, sender: str, recipients: Sequence[str]) ->
 def alert_notice(store: Store, config: Config, crossing: Crossing) -> AlertNotice:
     """The notice for `crossing`, with the scenario's strongest stories at that moment."""
     scenario = config.scenario(crossing.scenario)
-    result = LiveLedger(config).refresh(store, crossing.at).score(crossing.scenario, crossing.at)
+    # The score the crossing came from names the stories; one told without it is scored anew.
+    result = crossing.score or LiveLedger(config).refresh(store, crossing.at).score(
+        crossing.scenario, crossing.at)
     lead = {(s.reports[0].entry, s.indicator) for s in result.stories[:TOP] if s.reports}
     entries = store.entries_by_pk(pk for pk, _ in lead)
     names = {s.id: s.name for s in store.source_states()}
-    titles = {i.id: i.title for i in config.indicators}
-    items = _items(result, frozenset(lead), entries, names, titles)
+    items = _items(result, frozenset(lead), entries, names)
     alert_at = (scenario.alert if scenario and scenario.alert is not None
                 else config.defaults.alert)
     return AlertNotice(crossing.scenario, scenario.title if scenario else crossing.scenario,
                        scenario.question if scenario else "", crossing.level, alert_at,
                        crossing.at, tuple(items[:TOP]))
-
-
-def _utcnow() -> datetime:
-    return datetime.now(UTC)
 
 
 class AlertMailer:
@@ -711,7 +706,7 @@ class AlertMailer:
     """
 
     def __init__(self, store: Store, settings: SmtpSettings, config: Callable[[], Config], *,
-                 clock: Callable[[], datetime] = _utcnow,
+                 clock: Callable[[], datetime] = utcnow,
                  retry_for: timedelta = ALERT_RETRY) -> None:
         self.store = store
         self.settings = settings
@@ -774,6 +769,6 @@ __all__ = [
     "ALERT_RETRY", "LATE", "TOP", "AlertMailer", "AlertNotice", "Digest", "FeedProblem",
     "Item", "ScenarioLine", "SmtpSettings", "alert_notice", "as_json", "compose", "deliver",
     "prepare", "preview", "render_alert", "render_digest", "render_html", "render_text",
-    "safe_link", "send", "smtp_settings", "sparkline",
+    "safe_link", "send", "smtp_settings",
 ]
 

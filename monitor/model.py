@@ -64,6 +64,11 @@ def storable(value: str) -> str:
     return value
 
 
+def utcnow() -> datetime:
+    """The current time, timezone-aware in UTC: the clock every layer's `now` defaults to."""
+    return datetime.now(UTC)
+
+
 def stamp(when: datetime) -> str:
     """A moment as every screen, log line and email writes it: UTC, to the minute."""
     return when.astimezone(UTC).strftime("%Y-%m-%d %H:%M UTC")

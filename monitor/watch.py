@@ -15,16 +15,17 @@ from __future__ import annotations
 import asyncio
 import math
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
-from datetime import UTC, datetime
+from dataclasses import dataclass, field
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
 from monitor.errors import ConfigError
-from monitor.evidence import LiveLedger
+from monitor.evidence import LiveLedger, ledger_views, snapshot_rows
+from monitor.model import utcnow
 from monitor.poll import Poller, PollReport, rematch
 from monitor.rules import Rules, load
-from monitor.scoring import ScenarioView
+from monitor.scoring import ScenarioView, Score
 from monitor.store import Store
 
 
@@ -36,6 +37,9 @@ class Crossing:
     on: bool
     level: float
     at: datetime
+    score: Score | None = field(default=None, compare=False, repr=False)
+    """The scenario's score at `at`, when the crossing came from a scoring here (its stories
+    name the evidence an alert email quotes); None when read from the store's history."""
 
 
 @dataclass(frozen=True)
@@ -56,9 +60,6 @@ class Reload:
     rematched: int
     problems: list[str]
 
-    @property
-    def ok(self) -> bool:
-        return self.rules is not None
 
 
 Listener = Callable[[Any], Awaitable[None] | None]
@@ -70,10 +71,6 @@ def saved_at(path: Path) -> float | None:
         return path.stat().st_mtime
     except OSError:
         return None
-
-
-def _utcnow() -> datetime:
-    return datetime.now(UTC)
 
 
 async def _tell(listener: Listener | None, what: Any) -> None:
@@ -92,7 +89,7 @@ class Watch:
     stored."""
 
     def __init__(self, poller: Poller, store: Store, indicators: Path, *,
-                 score_every: float = 300.0, clock: Callable[[], datetime] = _utcnow,
+                 score_every: float = 300.0, clock: Callable[[], datetime] = utcnow,
                  on_reload: Listener | None = None, on_reading: Listener | None = None,
                  on_crossing: Listener | None = None) -> None:
         self.poller = poller
@@ -150,8 +147,6 @@ class Watch:
         return reading
 
     def score_and_record(self) -> Reading:
-        from monitor.evidence import LiveLedger, ledger_views, snapshot_rows
-
         config = self.rules.config
         at = self.clock()
         was = self.store.last_alerts()
@@ -159,7 +154,8 @@ class Watch:
             self._ledger = LiveLedger(config)
         shown = ledger_views(self.store, config, at, was, self._ledger)
         self.store.save_snapshots(snapshot_rows(shown), at)
-        crossings = [Crossing(sid, v.alert, v.score.level, at) for sid, v in shown.items()
+        crossings = [Crossing(sid, v.alert, v.score.level, at, v.score)
+                     for sid, v in shown.items()
                      if v.alert != was.get(sid, False)]
         return Reading(at, shown, crossings)
 

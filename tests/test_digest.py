@@ -379,7 +379,7 @@ def test_a_feed_failing_since_before_the_window_is_named_and_one_that_recovered_
 
 
 def item(title: str, link: str | None) -> digest.Item:
-    return digest.Item(7, "elite-resignation", "Senior official resigns", title, "wire",
+    return digest.Item(7, "elite-resignation", title, "wire",
                        "Wire <i>&amp;</i> Co", "B", datetime(2025, 12, 7, 9, tzinfo=UTC), link,
                        12.5)
 
