@@ -8,15 +8,16 @@ database layer itself, so scoring and its callers stay free of it.
 from __future__ import annotations
 
 import gc
+import threading
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Protocol
 
 from monitor import scoring
 from monitor.indicators import Config
-from monitor.ledger import Ledger
+from monitor.ledger import Ledger, from_us
 from monitor.text import word_string
 
 if TYPE_CHECKING:
@@ -45,11 +46,12 @@ class Gathered:
     false_hits: frozenset[tuple[int, str]]
 
 
-def since(config: Config, now: datetime) -> datetime:
+def since(config: Config, now: datetime, span: timedelta = CHANGE_SPAN) -> datetime:
     """The oldest time evidence can matter for a view at `now`: the scoring horizon before the
-    view's 7-day-ago score, or the surge baseline, whichever reaches further back."""
+    view's earliest moment (its 7-day-ago score, or `span` back), or the surge baseline,
+    whichever reaches further back."""
     settings = scoring.settings_for(config)
-    reach = max(scoring.horizon(config) + CHANGE_SPAN,
+    reach = max(scoring.horizon(config) + max(span, CHANGE_SPAN),
                 settings.surge_baseline + settings.surge_window)
     return now - reach
 
@@ -179,23 +181,36 @@ class LiveLedger:
     """A `ledger.Ledger` of one store under one set of rules, kept between refreshes: the
     first refresh reads every hit that can count, later ones only the hits added since (by
     hit id), and the verdicts. Anything else that changed the hits (re-matching, deletions)
-    shows in their count, and the ledger is read again from scratch."""
+    shows in their count, and the ledger is read again from scratch.
 
-    def __init__(self, config: Config) -> None:
+    `span` is how far back before `now` the ledger must score (a dashboard's 30-day trend);
+    the views' own 7 days are always covered. `stamp()` and `changed_since()` tell a caller
+    that kept levels of past moments which of them the evidence read since has changed."""
+
+    def __init__(self, config: Config, span: timedelta = CHANGE_SPAN) -> None:
         self.config = config
+        self.span = span
         self.ledger: Ledger | None = None
         self._since: datetime | None = None
         self._last_hit = 0
         self._count = 0
+        self._false: frozenset[tuple[int, str]] | None = None
+        self._epoch = 0
+        """Bumped when the ledger is read afresh or the verdicts change: every moment may
+        have moved."""
+        self._added: list[int] = []
+        """The earliest hit time (microseconds) of each batch of hits added in this epoch."""
 
     def refresh(self, store: RowSource, now: datetime) -> Ledger:
-        oldest = since(self.config, now)
+        oldest = since(self.config, now, self.span)
         count, _, newer = store.hit_marks(self._last_hit)
         rebuild = (self.ledger is None or self._since is None or oldest < self._since
                    or self._count + newer != count)
         if rebuild:
             self.ledger = Ledger(self.config)
             self._since, self._last_hit, self._count = oldest, 0, 0
+            self._epoch += 1
+            self._added = []
         assert self.ledger is not None and self._since is not None
         if rebuild or newer:
             rows = store.scoring_rows(self._since, self._last_hit)
@@ -203,8 +218,57 @@ class LiveLedger:
             # Hits added between the count and the read make the next count disagree: a
             # rebuild then, never a hit missed.
             self._last_hit, self._count = rows.last_hit, count
-        self.ledger.set_false(store.false_hits())
+            if not rebuild and rows.entries:
+                self._added.append(min(e[3] for e in rows.entries))
+        false_hits = store.false_hits()
+        if false_hits != self._false:
+            if self._false is not None and not rebuild:
+                self._epoch += 1
+                self._added = []
+            self._false = false_hits
+        self.ledger.set_false(false_hits)
         return self.ledger
+
+    def stamp(self) -> tuple[int, int]:
+        """Where the evidence read so far stands (compare with `changed_since` later)."""
+        return self._epoch, len(self._added)
+
+    def changed_since(self, stamp: tuple[int, int] | None) -> datetime | None:
+        """The earliest moment whose scores may differ from those scored at `stamp`: None
+        when nothing was read since, `datetime.min` (UTC) when everything may differ. A
+        moment before every hit added since scores as it did."""
+        epoch, batches = stamp if stamp is not None else (-1, 0)
+        if epoch != self._epoch:
+            return datetime.min.replace(tzinfo=UTC)
+        added = self._added[batches:]
+        return from_us(min(added)) if added else None
+
+
+class PastLevels:
+    """Levels at past moments scored from a kept `LiveLedger`, under the lock its owner holds
+    while it refreshes and scores it (the ledger is not safe to share between threads): a
+    dashboard's 30-day trend from the very hits its board was scored from, with no second
+    copy of them."""
+
+    def __init__(self, live: LiveLedger, lock: threading.Lock) -> None:
+        self.live = live
+        self.lock = lock
+
+    def levels(self, at: datetime) -> tuple[dict[str, float], tuple[int, int]]:
+        """Every scenario's level at `at`, and the stamp of the evidence it was scored from."""
+        with self.lock:
+            ledger = self.live.ledger
+            if ledger is None:
+                return {s.id: 0.0 for s in self.live.config.scenarios}, self.live.stamp()
+            return ledger.levels(at), self.live.stamp()
+
+    def stamp(self) -> tuple[int, int]:
+        with self.lock:
+            return self.live.stamp()
+
+    def changed_since(self, stamp: tuple[int, int] | None) -> datetime | None:
+        with self.lock:
+            return self.live.changed_since(stamp)
 
 
 def ledger_views(store: RowSource, config: Config, now: datetime,

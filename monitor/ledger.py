@@ -622,6 +622,25 @@ class Ledger:
         return Score(scenario, level, total, StoryTable(self, scenario, now, parts, total,
                                                          level))
 
+    def levels(self, now: datetime) -> dict[str, float]:
+        """Every scenario's level at `now` (what `score(...).level` gives), keeping nothing of
+        that moment afterwards: a trend scores many past moments, each once."""
+        at = to_us(now)
+        out = {}
+        for s in self.config.scenarios:
+            total = math.fsum(float(np.sum(p.evidence)) for p in self._parts(s.id, at))
+            out[s.id] = scoring.level_of(total, self.settings.scale)
+        self._forget_moment(at)
+        return out
+
+    def _forget_moment(self, at: int) -> None:
+        for key in [k for k in self._cache if k[-1] == at]:
+            del self._cache[key]
+        for found in [k for k in self._upto if k[-1] == at]:
+            del self._upto[found]
+        if self._recent is not None:
+            self._recent._forget_moment(at)
+
     def converged(self, scenario: str, score: Score, now: datetime) -> bool:
         """`scoring.converged`, from the table behind `score` without building its stories."""
         s = self.config.scenario(scenario)

@@ -14,14 +14,15 @@ from __future__ import annotations
 
 import asyncio
 import math
+import threading
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 from monitor.errors import ConfigError
-from monitor.evidence import LiveLedger, ledger_views, snapshot_rows
+from monitor.evidence import CHANGE_SPAN, LiveLedger, PastLevels, ledger_views, snapshot_rows
 from monitor.model import utcnow
 from monitor.poll import Poller, PollReport, rematch
 from monitor.rules import Rules, load
@@ -49,6 +50,8 @@ class Reading:
     at: datetime
     views: dict[str, ScenarioView]
     crossings: list[Crossing]
+    past: PastLevels | None = field(default=None, compare=False, repr=False)
+    """Scores past moments from the hits this reading was scored from."""
 
 
 @dataclass(frozen=True)
@@ -91,7 +94,7 @@ class Watch:
     def __init__(self, poller: Poller, store: Store, indicators: Path, *,
                  score_every: float = 300.0, clock: Callable[[], datetime] = utcnow,
                  on_reload: Listener | None = None, on_reading: Listener | None = None,
-                 on_crossing: Listener | None = None) -> None:
+                 on_crossing: Listener | None = None, span: timedelta = CHANGE_SPAN) -> None:
         self.poller = poller
         self.store = store
         self.indicators = indicators
@@ -104,6 +107,9 @@ class Watch:
         self._scored_at: float | None = None
         self._ledger: LiveLedger | None = None
         """Hits read so far, kept between readings: each reads only what was added since."""
+        self._span = span
+        """How far back the readings' ledger can score (a dashboard's trend)."""
+        self._lock = threading.Lock()
 
     @property
     def rules(self) -> Rules:
@@ -150,12 +156,14 @@ class Watch:
         config = self.rules.config
         at = self.clock()
         was = self.store.last_alerts()
-        if self._ledger is None or self._ledger.config is not config:  # new rules: read anew
-            self._ledger = LiveLedger(config)
-        shown = ledger_views(self.store, config, at, was, self._ledger)
+        with self._lock:
+            if self._ledger is None or self._ledger.config is not config:  # new rules
+                self._ledger = LiveLedger(config, self._span)
+            live = self._ledger
+            shown = ledger_views(self.store, config, at, was, live)
         self.store.save_snapshots(snapshot_rows(shown), at)
         crossings = [Crossing(sid, v.alert, v.score.level, at, v.score)
                      for sid, v in shown.items()
                      if v.alert != was.get(sid, False)]
-        return Reading(at, shown, crossings)
+        return Reading(at, shown, crossings, PastLevels(live, self._lock))
 

@@ -220,6 +220,41 @@ def test_a_live_ledger_follows_new_hits_verdicts_and_rematching(db_url: str) -> 
         assert live.ledger is not first  # the hits changed in place: read again
 
 
+def test_a_live_ledger_says_which_past_moments_new_evidence_can_change(db_url: str) -> None:
+    now = datetime(2026, 3, 1, 12, tzinfo=UTC)
+    rng = random.Random(5)
+    with Store.open(db_url) as store:
+        store.sync_sources(CONFIG.feeds)
+        ingest(store, rng, 0, 40, now)
+        live = LiveLedger(CONFIG, span=timedelta(days=30))
+        ledger = live.refresh(store, now)
+        first = live.stamp()
+        assert live.changed_since(first) is None
+        assert live.changed_since(None) == datetime.min.replace(tzinfo=UTC)
+        # A past moment's levels, as a full score gives them, with nothing of it kept.
+        past = now - timedelta(days=20)
+        assert ledger.levels(past) == {s.id: ledger.score(s.id, past).level
+                                       for s in CONFIG.scenarios}
+        ledger.forget()
+        ledger.levels(past)
+        assert not ledger._cache and not ledger._upto
+        # New hits: moments before the earliest of them score as before.
+        ingest(store, rng, 40, 5, now)
+        with Store.open(db_url) as reader:
+            added = [h.when for h in reader.hits_since(now - timedelta(days=90))
+                     if h.entry_pk > 40]
+        live.refresh(store, now)
+        assert live.changed_since(first) == min(added)
+        second = live.stamp()
+        assert live.changed_since(second) is None
+        # A verdict may move any moment.
+        marked = store.hits_since(now - timedelta(days=90))[3]
+        store.mark_false(marked.entry_pk, marked.hit.indicator, "", "test", now)
+        live.refresh(store, now)
+        assert live.changed_since(second) == datetime.min.replace(tzinfo=UTC)
+        assert live.changed_since(live.stamp()) is None
+
+
 def test_store_times_reach_the_ledger_to_the_microsecond(db_url: str) -> None:
     now = datetime(2026, 3, 1, 12, tzinfo=UTC)
     when = datetime(2026, 2, 27, 18, 35, 13, 999544, tzinfo=UTC)

@@ -38,7 +38,7 @@ from monitor.tui.board import (
 from monitor.tui.entry import EntryScreen
 from monitor.tui.feeds import FeedsScreen
 from monitor.tui.help import HelpScreen
-from monitor.tui.reading import evidence_stamp, load_trends, trend_days
+from monitor.tui.reading import load_trends, trend_days
 from monitor.tui.scenarios import sort_key
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -648,19 +648,6 @@ def test_the_latest_evidence_is_newest_first_and_enter_opens_its_entry(
 
     drive(app, steps, size=(120, 40))
 
-
-def test_the_evidence_stamp_follows_polls_and_verdicts(tmp_path: Path) -> None:
-    url, rules, got = small_store(tmp_path, "x.xml", rss("Bank of Russia raises key rate"))
-    before = evidence_stamp(url)
-    store = Store.open(url)
-    try:
-        pk = store.entries()[0].pk
-        store.mark_false(pk, "rate", "", "analyst", datetime.now(UTC))
-        marked = evidence_stamp(url)
-        store.unmark(pk, "rate")
-    finally:
-        store.close()
-    assert marked != before == evidence_stamp(url)
 
 # --- the first screen from the stored reading ------------------------------------------------
 

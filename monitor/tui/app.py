@@ -41,13 +41,7 @@ from monitor.tui.entry import EntryScreen
 from monitor.tui.feeds import FeedsScreen
 from monitor.tui.help import HelpScreen
 from monitor.tui.live import Engine
-from monitor.tui.reading import (
-    Trends,
-    evidence_stamp,
-    load_trends,
-    scoring_key,
-    trend_days,
-)
+from monitor.tui.reading import Trends, load_trends, trend_days
 from monitor.tui.scenarios import SORTS, LatestTable, ScenarioTable
 from monitor.tui.shapes import stamp as _stamp
 from monitor.tui.widgets import BoardScreen, FilterBar
@@ -65,15 +59,16 @@ class ScoresLoaded(Message):
 
 
 class TrendsLoaded(Message):
-    """The worker read or re-scored each scenario's last 30 days (`done`: all of them) at
-    `moments`, under rules with `key` (reading.scoring_key)."""
+    """The worker read or re-scored each scenario's last 30 days; when all are done, at
+    `moments`, scored from `source` (a kept ledger) as it stood at `stamp`."""
 
     def __init__(self, trends: Trends, moments: list[datetime] | None = None,
-                 key: str = "") -> None:
+                 source: object = None, stamp: tuple[int, int] | None = None) -> None:
         super().__init__()
         self.trends = trends
         self.moments = moments
-        self.key = key
+        self.source = source
+        self.stamp = stamp
 
 
 class LoadFailed(Message):
@@ -173,11 +168,12 @@ class MonitorApp(App[None]):
         self.now = now
         self.board: Board | None = None
         self.trends: Trends = {}
-        # Past days' levels by (scenario, moment), kept across refreshes while the rules and
-        # the stored evidence stay the same: scoring 29 past days of a large store takes a
-        # while.
+        # Past days' levels by (scenario, moment), kept across refreshes for the days before
+        # any evidence read since (scoring 29 past days of a large store takes a while), with
+        # the ledger they were scored from and its stamp then.
         self._past: dict[tuple[str, datetime], float] = {}
-        self._past_key = ""
+        self._past_source: object = None
+        self._past_stamp: tuple[int, int] | None = None
         self.clock: Callable[[], datetime] = lambda: datetime.now(UTC)
         self.opener: Callable[[str], object] = webbrowser.open
         self._announce: list[tuple[str, Board | None]] = []
@@ -270,13 +266,15 @@ class MonitorApp(App[None]):
     @work(thread=True, exclusive=True, group="trends")
     def load_trends(self, board: Board) -> None:
         worker = get_current_worker()
-        current = {sid: v.score.level for sid, v in board.views.items()}
-        try:
-            key = scoring_key(board.config) + "\n" + evidence_stamp(self.store_url)
-        except MonitorError as exc:
-            self.post_message(LoadFailed(str(exc)))
+        past = board.past
+        if past is None:
             return
-        known = dict(self._past) if key == self._past_key else {}
+        current = {sid: v.score.level for sid, v in board.views.items()}
+        # Taken before scoring: hits read meanwhile make the next look score their days again.
+        stamp = past.stamp()
+        kept = self._past if self._past_source is past.live else {}
+        changed = past.changed_since(self._past_stamp) if kept else None
+        known = {key: level for key, level in kept.items() if changed is None or key[1] < changed}
         shown = [time.monotonic()]
 
         def progress(trends: Trends) -> None:
@@ -288,12 +286,12 @@ class MonitorApp(App[None]):
         try:
             trends = load_trends(self.store_url, board.config, board.now, current,
                                  progress=progress, cancelled=lambda: worker.is_cancelled,
-                                 known=known)
+                                 known=known, past=past)
         except MonitorError as exc:
             self.post_message(LoadFailed(str(exc)))
             return
         if not worker.is_cancelled:
-            self.post_message(TrendsLoaded(trends, trend_days(board.now), key))
+            self.post_message(TrendsLoaded(trends, trend_days(board.now), past.live, stamp))
 
     @_unless_closing
     def on_scores_loaded(self, message: ScoresLoaded) -> None:
@@ -324,7 +322,7 @@ class MonitorApp(App[None]):
     def on_trends_loaded(self, message: TrendsLoaded) -> None:
         self.trends = message.trends
         if message.moments is not None:
-            self._past_key = message.key
+            self._past_source, self._past_stamp = message.source, message.stamp
             self._past = {(sid, at): level for sid, levels in message.trends.items()
                           for at, level in zip(message.moments[:-1], levels, strict=False)
                           if level is not None}

@@ -11,13 +11,18 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from monitor.evidence import LiveLedger, ledger_views
+from monitor.evidence import LiveLedger, PastLevels, ledger_views
 from monitor.indicators import Config
 from monitor.ledger import StoryTable
 from monitor.scoring import ScenarioView, Score, round_points, tenths
 
 if TYPE_CHECKING:
     from monitor.store import Store
+
+TREND_DAYS = 30
+"""Days of a scenario's trend (sparkline): the ledgers kept for the dashboard reach back so
+far, so the past days are scored from the same hits as the board."""
+TREND_SPAN = timedelta(days=TREND_DAYS)
 
 BLOCKS = " ▏▎▍▌▋▊▉█"
 """Eighths of a cell, so a 10-cell bar shows the level to within 1.25 points."""
@@ -34,6 +39,8 @@ class Board:
     """Drawn from the stored readings as of `now` (levels, alerts, changes; no stories or
     surges), shown while the scores are computed; a change with no reading at its moment
     is NaN."""
+    past: PastLevels | None = None
+    """Scores past moments from the hits this board was scored from (its trend)."""
 
 
 def load_board(store_url: str | None, indicators_path: Path | str,
@@ -107,14 +114,14 @@ def board_from(store: Store, config: Config, now: datetime | None = None) -> Boa
     with _kept_lock:
         kept = _ledgers.get(store.url)
         if kept is None or kept[0] is not config:
-            kept = _ledgers[store.url] = (config, LiveLedger(config))
+            kept = _ledgers[store.url] = (config, LiveLedger(config, TREND_SPAN))
         return _scored(store, config, kept[1], now)
 
 
 def _scored(store: Store, config: Config, live: LiveLedger, now: datetime | None) -> Board:
     at = now or datetime.now(UTC)
     shown = ledger_views(store, config, at, store.last_alerts() if now is None else None, live)
-    return Board(at, config, shown)
+    return Board(at, config, shown, past=PastLevels(live, _kept_lock))
 
 
 # One store and rules file's ledger, kept between refreshes: a refresh reads only the hits
@@ -137,7 +144,7 @@ def _kept(store_url: str | None, path: Path) -> tuple[Config, LiveLedger]:
         key = None
     if key is None or key != _kept_key or _kept_value is None:
         config = load(path, examples=False).rules.config
-        _kept_key, _kept_value = key, (config, LiveLedger(config))
+        _kept_key, _kept_value = key, (config, LiveLedger(config, TREND_SPAN))
     return _kept_value
 
 

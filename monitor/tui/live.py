@@ -40,7 +40,7 @@ from monitor.poll import Poller, PollReport, rematch
 from monitor.rules import Rules, load
 from monitor.scheduler import serve
 from monitor.store import Store
-from monitor.tui.board import Board, board_from, reading_board
+from monitor.tui.board import TREND_SPAN, Board, board_from, reading_board
 from monitor.watch import Crossing, Listener, Reading, Reload, Watch, saved_at
 
 log = logging.getLogger("monitor.dashboard")
@@ -206,7 +206,7 @@ class Polling:
         async def on_reading(reading: Reading) -> None:
             nonlocal recorded
             recorded = True
-            events.board(Board(reading.at, poller.rules.config, reading.views))
+            events.board(Board(reading.at, poller.rules.config, reading.views, past=reading.past))
             if mailer is not None:
                 try:
                     await mailer.retry(reading)
@@ -251,7 +251,7 @@ class Polling:
                       if self.mailer_from is not None else None)
             watch = Watch(poller, store, self.indicators, score_every=self.score_every,
                           clock=self.clock, on_reload=events.reloaded, on_reading=on_reading,
-                          on_crossing=on_crossing)
+                          on_crossing=on_crossing, span=TREND_SPAN)
             tasks: set[asyncio.Task[None]] = set()
 
             def spawn_show() -> None:

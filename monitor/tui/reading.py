@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import getpass
+import threading
 from bisect import bisect_left
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
@@ -19,14 +20,12 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from monitor import scoring
-from monitor.evidence import scenario_since, scored_to_evidence
+from monitor.evidence import LiveLedger, PastLevels
 from monitor.indicators import Config, Indicator
-from monitor.ledger import ledger_of
 from monitor.poll import PollReport, is_failing
 from monitor.scoring import ScenarioView, Story, Surge, round_points
 from monitor.store import Feedback, SourceState, Store, StoredEntry
-
-TREND_DAYS = 30
+from monitor.tui.board import TREND_DAYS
 
 
 @contextmanager
@@ -64,15 +63,18 @@ def load_trends(store_url: str | None, config: Config, now: datetime,
                 current: dict[str, float], days: int = TREND_DAYS,
                 progress: Callable[[Trends], None] | None = None,
                 cancelled: Callable[[], bool] = lambda: False,
-                known: Mapping[tuple[str, datetime], float] | None = None) -> Trends:
+                known: Mapping[tuple[str, datetime], float] | None = None,
+                past: PastLevels | None = None) -> Trends:
     """Each scenario's level at each of `trend_days(now)`: the last stored snapshot of that
     day where there is one (what was shown then), else the level of `known` for that
     scenario and moment (scored before), else the level scored now from the stored evidence
     of that day, as `monitor backtest` replays it. The last point is `current`.
 
-    Scoring a large store's past days takes several times as long as the board, so days are
-    filled newest first, `progress` is handed the trends so far (None for days not done yet)
-    after each day, and the work stops early (days left None) once `cancelled()` says so."""
+    `past` scores the missing days from the ledger the board was scored from (a dashboard
+    keeps one, reaching back `days`); without it the hits are read here into a ledger of
+    their own. Days are filled newest first, `progress` is handed the trends so far (None for
+    days not done yet) after each day, and the work stops early (days left None) once
+    `cancelled()` says so."""
     moments = trend_days(now, days)
     with _opened(store_url) as store:
         stored = store.snapshots(since=moments[0] - timedelta(days=1),
@@ -86,47 +88,27 @@ def load_trends(store_url: str | None, config: Config, now: datetime,
             d = bisect_left(moments, at, hi=days - 1)
             if d < days - 1 and moments[d] == at:
                 taken.setdefault((sid, d), level)
-        missing = [(s.id, d) for s in config.scenarios for d in range(days - 1)
-                   if (s.id, d) not in taken]
-        evidence: list[scoring.Evidence] = []
-        false_hits: frozenset[tuple[int, str]] = frozenset()
-        if missing:
-            oldest = min(scenario_since(config, s.id, moments[0]) for s in config.scenarios)
-            evidence = scored_to_evidence(store.scored_hits_since(oldest, until=now))
-            false_hits = store.false_hits()
-    # The past days are scored through a ledger of the evidence (monitor.ledger: the model of
-    # monitor.scoring over arrays), a pass over arrays per day instead of every story again.
-    ledger = ledger_of(config, evidence, false_hits) if missing else None
+        missing = {d for s in config.scenarios for d in range(days - 1)
+                   if (s.id, d) not in taken}
+        if missing and past is None:
+            live = LiveLedger(config, span=timedelta(days=days))
+            live.refresh(store, now)
+            past = PastLevels(live, threading.Lock())
     out: Trends = {}
     for s in config.scenarios:
         out[s.id] = [taken.get((s.id, d)) for d in range(days - 1)] + [current.get(s.id, 0.0)]
     for d in range(days - 2, -1, -1):
         if cancelled():
             break
-        at = moments[d]
+        if d not in missing or past is None:
+            continue
+        levels, _ = past.levels(moments[d])
         for s in config.scenarios:
-            if out[s.id][d] is None and ledger is not None:
-                out[s.id][d] = ledger.score(s.id, at).level
-        if progress is not None and missing:
+            if out[s.id][d] is None:
+                out[s.id][d] = levels.get(s.id, 0.0)
+        if progress is not None:
             progress({sid: list(levels) for sid, levels in out.items()})
     return out
-
-
-def scoring_key(config: Config) -> str:
-    """What the past levels depend on in `config` (scenarios, indicators, defaults, feeds'
-    grades): while it and the evidence stay the same, a past day's level does too."""
-    parts = [m.model_dump_json() for m in (config.defaults, *config.scenarios,
-                                           *config.indicators, *config.feeds)]
-    return "\n".join(parts)
-
-
-def evidence_stamp(store_url: str | None) -> str:
-    """A cheap mark of the store's evidence (entries, hits, hits marked false) that changes
-    when a poll, a re-match or a verdict changes it, whoever made the change."""
-    with _opened(store_url) as store:
-        counts = store.counts()
-        marked = store.false_hits()
-    return f"{counts.entries}:{counts.hits}:{hash(marked)}"
 
 
 def _touches(indicator: Indicator, scenario: str) -> bool:
