@@ -649,13 +649,7 @@ class Ledger:
         table = score.stories
         if not isinstance(table, StoryTable):
             return scoring.converged(scenario, self.config, score, now)
-        since = to_us(now - timedelta(seconds=s.convergence.within))
-        if table._order is not None:  # sorted already (and the parts let go)
-            code, _, evidence, _, _ = table._order
-            fired = set(np.unique(code[(evidence > 0) & (table._latest >= since)]).tolist())
-        else:
-            fired = {p.indicator for p in table.parts
-                     if bool(np.any((p.evidence > 0) & (p.stories.latest >= since)))}
+        fired = table.fired_since(to_us(now - timedelta(seconds=s.convergence.within)))
         return len(fired) >= s.convergence.indicators
 
     def surges(self, now: datetime) -> dict[str, Surge]:
@@ -712,7 +706,12 @@ class Ledger:
 
 class StoryTable(Sequence[Story]):
     """A score's stories, largest evidence first, built one by one when read (with their
-    reports, by the reference code): a view of a million hits need not build them all."""
+    reports, by the reference code): a view of a million hits need not build them all.
+
+    What a board asks of a scenario (points by indicator, the newest stories) is answered
+    from the stories' columns as the tracks left them, without sorting them all; the order of
+    the reference (evidence in size, then indicator, then cluster) is computed only when
+    stories are read by position, and among the few stories a tie concerns."""
 
     def __init__(self, ledger: Ledger, scenario: str, now: datetime,
                  parts: list[_Part], total: float, level: float) -> None:
@@ -722,46 +721,58 @@ class StoryTable(Sequence[Story]):
         self.parts = parts
         self.level = level
         self.total = total
-        self._order: tuple[I64, I64, F64, F64, F64] | None = None
-        self._part_of = np.zeros(0, np.int64)
-        self._latest = np.zeros(0, np.int64)
+        self._flat: tuple[I64, I64, F64, F64, F64, I64, I64] | None = None
+        self._bounds: list[tuple[int, int]] = []
+        self._perm: I64 | None = None
         self._tracks = [p.track for p in parts]
         self._seen: list[int] | None = None
         self._built: dict[int, Story] = {}
 
-    def _table(self) -> tuple[I64, I64, F64, F64, F64]:
-        if self._order is None:
-            ids = self.ledger._ind_ids
+    def _columns(self) -> tuple[I64, I64, F64, F64, F64, I64, I64]:
+        """(indicator code, cluster, evidence, strength, weight, part, latest) of every story,
+        part after part."""
+        if self._flat is None:
             if self.parts:
-                code = np.concatenate([np.full(len(p.stories.cluster), p.indicator, np.int64)
-                                       for p in self.parts])
+                sizes = [len(p.stories.cluster) for p in self.parts]
+                code = np.repeat(np.array([p.indicator for p in self.parts], np.int64), sizes)
+                part_of = np.repeat(np.arange(len(self.parts), dtype=np.int64), sizes)
                 cluster = np.concatenate([p.stories.cluster for p in self.parts])
                 evidence = np.concatenate([p.evidence for p in self.parts])
                 strength = np.concatenate([p.stories.strength for p in self.parts])
                 weight = np.concatenate([p.weight for p in self.parts])
-                part_of = np.concatenate([np.full(len(p.stories.cluster), n, np.int64)
-                                          for n, p in enumerate(self.parts)])
                 latest = np.concatenate([p.stories.latest for p in self.parts])
+                ends = np.cumsum(sizes).tolist()
+                self._bounds = list(zip([0, *ends[:-1]], ends, strict=True))
             else:
-                part_of = latest = np.zeros(0, np.int64)
-                code = cluster = np.zeros(0, np.int64)
+                code = cluster = part_of = latest = np.zeros(0, np.int64)
                 evidence = strength = weight = np.zeros(0)
-            # Sorted as the reference sorts: evidence in size, then indicator id, cluster.
-            rank = np.argsort(np.argsort(np.array(ids, dtype=object), kind="stable"))
-            # Indicator rank and cluster in one key (cluster ids are entry keys, far below
-            # 2**40): two sort keys instead of three.
-            ties = (rank[code] << 40) + cluster if len(code) else code
-            order = np.lexsort((ties, -np.abs(evidence)))
-            self._order = (code[order], cluster[order], evidence[order], strength[order],
-                           weight[order])
-            self._part_of = part_of[order]
-            self._latest = latest[order]
-            # The sorted table has it all now: a board kept between refreshes holds one copy.
+            self._flat = (code, cluster, evidence, strength, weight, part_of, latest)
+            # The columns have it all now: a board kept between refreshes holds one copy.
             self.parts = []
-        return self._order
+        return self._flat
+
+    def _rank(self) -> I64:
+        ids = self.ledger._ind_ids
+        return np.argsort(np.argsort(np.array(ids, dtype=object), kind="stable"))
+
+    def _in_story_order(self, idx: I64) -> I64:
+        """`idx` (positions in the columns) in the reference's order of stories: evidence in
+        size, then indicator id, then cluster."""
+        if len(idx) < 2:
+            return idx
+        code, cluster, evidence = self._columns()[:3]
+        # Indicator rank and cluster in one key (cluster ids are entry keys, far below
+        # 2**40): two sort keys instead of three.
+        ties = (self._rank()[code[idx]] << 40) + cluster[idx]
+        return idx[np.lexsort((ties, -np.abs(evidence[idx])))]
+
+    def _order(self) -> I64:
+        if self._perm is None:
+            self._perm = self._in_story_order(np.arange(len(self._columns()[0])))
+        return self._perm
 
     def __len__(self) -> int:
-        return len(self._table()[0])
+        return len(self._columns()[0])
 
     @overload
     def __getitem__(self, i: int) -> Story: ...
@@ -777,10 +788,21 @@ class StoryTable(Sequence[Story]):
             i += n
         if not 0 <= i < n:
             raise IndexError(i)
-        story = self._built.get(i)
+        return self.story_at(int(self._order()[i]))
+
+    def story_at(self, j: int) -> Story:
+        """The story at position `j` of the columns (as `newest_at` gives them)."""
+        story = self._built.get(j)
         if story is None:
-            story = self._built[i] = self._build(i)
+            story = self._built[j] = self._build(j)
         return story
+
+    def latest_at(self, j: int) -> datetime:
+        """When the latest report of the story at position `j` of the columns came."""
+        return from_us(int(self._columns()[6][j]))
+
+    def cluster_at(self, j: int) -> int:
+        return int(self._columns()[1][j])
 
     def __iter__(self) -> Iterator[Story]:
         for i in range(len(self)):
@@ -793,33 +815,34 @@ class StoryTable(Sequence[Story]):
 
     __hash__ = None  # type: ignore[assignment]
 
-    def _build(self, i: int) -> Story:
-        code, cluster, evidence, strength, weights = self._table()
-        c, cl = int(code[i]), int(cluster[i])
+    def _build(self, j: int) -> Story:
+        code, cluster, evidence, strength, weights, part_of, _ = self._columns()
+        c, cl = int(code[j]), int(cluster[j])
         ledger = self.ledger
-        track = self._tracks[int(self._part_of[i])]
+        track = self._tracks[int(part_of[j])]
         half_life = scoring.half_life_seconds(ledger.config, self.scenario)
         at = to_us(self.now)
         cutoff = to_us(self.now - timedelta(seconds=half_life * scoring.HORIZON_HALF_LIVES))
         hits = ledger._story_hits(track, cl, at, cutoff)
         ref = scoring._story((ledger._ind_ids[c], cl), hits, self.now, half_life,
                              ledger.settings)
-        weight = float(weights[i])
-        points = float(evidence[i]) * (self.level / self.total) if self.total > 0 else 0.0
-        return Story(ref.indicator, cl, weight, float(strength[i]), ref.reports, ref.copies,
-                     points)
+        points = float(evidence[j]) * (self.level / self.total) if self.total > 0 else 0.0
+        return Story(ref.indicator, cl, float(weights[j]), float(strength[j]), ref.reports,
+                     ref.copies, points)
 
     def _points(self) -> F64:
-        ev = self._table()[2]
+        ev = self._columns()[2]
         if self.total <= 0:
             return np.zeros(len(ev))
         return ev * (self.level / self.total)
 
     def points(self) -> list[float]:
         """Every story's share of the level, in order."""
-        return self._points().tolist()
+        return self._points()[self._order()].tolist()
 
-    def _rounded(self, places: int) -> F64:
+    def rounded_at(self, places: int = 1) -> F64:
+        """Every story's points as `scoring.round_points` rounds them, by position in the
+        columns."""
         unit = 10 ** places
         target = round(self.level * unit)
         raw = self._points() * unit
@@ -834,41 +857,66 @@ class StoryTable(Sequence[Story]):
             k = min(k, len(key))
             edge = np.partition(key, k - 1)[k - 1]
             take = np.flatnonzero(key < edge)
-            ties = np.flatnonzero(key == edge)[:k - len(take)]
+            ties = self._in_story_order(np.flatnonzero(key == edge))[:k - len(take)]
             floors[np.concatenate([take, ties])] += 1 if spare > 0 else -1
         return floors / unit
 
+    def newest_at(self, limit: int) -> list[int]:
+        """The positions in the columns of the `limit` stories with the latest reports,
+        latest first (ties in story order), without sorting or building the others."""
+        latest = self._columns()[6]
+        n = len(latest)
+        if limit <= 0 or n == 0:
+            return []
+        if limit < n:
+            kth = np.partition(latest, n - limit)[n - limit]
+            idx = np.flatnonzero(latest >= kth)
+        else:
+            idx = np.arange(n)
+        idx = self._in_story_order(idx)
+        idx = idx[np.argsort(-latest[idx], kind="stable")]
+        return [int(j) for j in idx[:limit]]
+
     def newest(self, limit: int) -> list[int]:
-        """The positions of the `limit` stories with the latest reports, latest first (ties
-        in story order), without building the others."""
-        self._table()
-        order = np.argsort(-self._latest, kind="stable")
-        return [int(i) for i in order[:limit]]
+        """The positions (in story order) of the `limit` stories with the latest reports,
+        latest first, ties in story order."""
+        where = np.empty(len(self), np.int64)
+        where[self._order()] = np.arange(len(self))
+        return [int(where[j]) for j in self.newest_at(limit)]
 
     def round_points(self, places: int = 1) -> list[float]:
         """`scoring.round_points` of these stories, without building them."""
-        return self._rounded(places).tolist()
+        return self.rounded_at(places)[self._order()].tolist()
 
     def _per_indicator(self, values: F64) -> dict[str, float]:
-        # bincount adds in story order from 0.0, as a loop over the stories would.
-        code = self._table()[0]
+        code = self._columns()[0]
         sums = np.bincount(code, weights=values, minlength=len(self.ledger._ind_ids))
         ids = self.ledger._ind_ids
         return {ids[c]: float(sums[c]) for c in self._first_seen()}
 
     def _first_seen(self) -> list[int]:
-        """The indicators of the stories, in the order they first appear (a few dozen at
-        most: one pass each beats sorting the stories)."""
+        """The indicators of the stories, in the order they first appear in story order: by
+        each one's largest story (a part holds one indicator's stories, so one pass each)."""
         if self._seen is None:
-            code = self._table()[0]
-            present = np.flatnonzero(np.bincount(code, minlength=len(self.ledger._ind_ids)))
-            first = [int(np.argmax(code == c)) for c in present.tolist()]
-            self._seen = [c for _, c in sorted(zip(first, present.tolist(), strict=True))]
+            code, cluster, evidence = self._columns()[:3]
+            size = np.abs(evidence)
+            best: dict[int, tuple[float, int]] = {}
+            for lo, hi in self._bounds:
+                if hi == lo:
+                    continue
+                top = float(size[lo:hi].max())
+                first = int(cluster[lo:hi][size[lo:hi] == top].min())
+                c = int(code[lo])
+                was = best.get(c)
+                if was is None or (-top, first) < (-was[0], was[1]):
+                    best[c] = (top, first)
+            rank = self._rank()
+            self._seen = sorted(best, key=lambda c: (-best[c][0], int(rank[c]), best[c][1]))
         return self._seen
 
     def by_indicator(self) -> dict[str, tuple[float, float, int]]:
         """`Score.by_indicator` without building the stories."""
-        code, _, evidence, _, _ = self._table()
+        code, _, evidence = self._columns()[:3]
         counts = np.bincount(code, minlength=len(self.ledger._ind_ids))
         points = self._per_indicator(self._points())
         ids = self.ledger._ind_ids
@@ -877,7 +925,13 @@ class StoryTable(Sequence[Story]):
 
     def indicator_points(self, places: int = 1) -> dict[str, float]:
         """Indicator -> the sum of its stories' rounded points (`round_points`)."""
-        return self._per_indicator(self._rounded(places))
+        return self._per_indicator(self.rounded_at(places))
+
+    def fired_since(self, since: int) -> set[int]:
+        """The indicator codes with a story for the scenario whose latest report is at or
+        after `since` (microseconds)."""
+        code, _, evidence, _, _, _, latest = self._columns()
+        return set(np.unique(code[(evidence > 0) & (latest >= since)]).tolist())
 
 
 def ledger_of(config: Config, evidence: Iterable[Evidence],

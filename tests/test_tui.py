@@ -13,6 +13,7 @@ from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime, timedelta
 from email.utils import format_datetime
 from pathlib import Path
+from typing import Any
 
 import pytest
 from feedserver import FeedServer, feed
@@ -22,8 +23,9 @@ from textual.widgets import DataTable, Static
 
 from monitor.cli import main
 from monitor.indicators import Config
+from monitor.ledger import StoryTable
 from monitor.rules import load
-from monitor.scoring import ScenarioView, Score
+from monitor.scoring import ScenarioView, Score, round_points
 from monitor.store import Store
 from monitor.tui import demo
 from monitor.tui.app import DetailScreen, MonitorApp, ScoresLoaded
@@ -39,7 +41,7 @@ from monitor.tui.entry import EntryScreen
 from monitor.tui.feeds import FeedsScreen
 from monitor.tui.help import HelpScreen
 from monitor.tui.reading import load_trends, trend_days
-from monitor.tui.scenarios import sort_key
+from monitor.tui.scenarios import Latest, latest, sort_key
 
 ROOT = Path(__file__).resolve().parents[1]
 SHIPPED = ROOT / "indicators.yaml"
@@ -227,6 +229,40 @@ def test_the_trend_is_thirty_days_ending_at_the_level_now(
         assert column(table, 4)[0] == "▅▅▅▅▄▆▆▆▇▇▇▇█▇█"
 
     drive(app, steps)
+
+
+def every_latest(board: Board, limit: int) -> list[Latest]:
+    """The latest evidence the plain way: every story built and sorted, grouped by lead."""
+    found: dict[int, tuple[datetime, Any, list[tuple[str, float]]]] = {}
+    for sid, view in board.views.items():
+        stories = list(view.score.stories)
+        points = round_points(stories, view.score.level)
+        order = sorted(range(len(stories)), key=lambda i: stories[i].latest, reverse=True)
+        for i in order[:limit]:
+            lead = stories[i].reports[0]
+            when, _, counts = found.setdefault(lead.entry, (stories[i].latest, lead, []))
+            counts.append((sid, points[i]))
+            if stories[i].latest > when:
+                found[lead.entry] = (stories[i].latest, lead, counts)
+    rows = [Latest(when, r.entry, r.source, r.grade, r.title,
+                   tuple(sorted(p, key=lambda x: (-abs(x[1]), x[0]))))
+            for when, r, p in found.values()]
+    rows.sort(key=lambda x: (x.when, x.entry), reverse=True)
+    return rows[:limit]
+
+
+def test_the_latest_evidence_builds_only_what_it_shows_and_shows_what_all_would(
+        demo_store: Demo) -> None:
+    url, rules, now = demo_store
+    for limit in (1, 2, 5, 17, 100):
+        board = load_board(url, rules, now)
+        assert latest(board, limit) == every_latest(load_board(url, rules, now), limit)
+    board = load_board(url, rules, now)
+    latest(board, 5)
+    tables = [v.score.stories for v in board.views.values()]
+    assert all(isinstance(t, StoryTable) for t in tables)
+    built = sum(len(t._built) for t in tables)  # type: ignore[attr-defined]
+    assert 5 <= built <= 5 * len(tables) < sum(len(t) for t in tables)
 
 
 def test_a_stored_snapshot_stands_for_its_day_in_the_trend(tmp_path: Path) -> None:

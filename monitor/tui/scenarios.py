@@ -9,6 +9,7 @@ gives way first; wider terminals get the full 30-day trend and the top indicator
 from __future__ import annotations
 
 import math
+from bisect import insort
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -17,8 +18,8 @@ from rich.text import Text
 from textual.coordinate import Coordinate
 from textual.widgets import DataTable
 
-from monitor.ledger import StoryTable
-from monitor.scoring import Report, ScenarioView, Story, round_points
+from monitor.ledger import F64, StoryTable
+from monitor.scoring import Report, ScenarioView, Score, Story, round_points
 from monitor.tui.board import Board, level_bar, shown_change, tenths, top_indicator
 from monitor.tui.shapes import change_text, level_style, short_time, shown, sparkline
 from monitor.tui.widgets import matches
@@ -165,28 +166,60 @@ class Latest:
     points: tuple[tuple[str, float], ...]
 
 
-def newest(stories: Sequence[Story], limit: int) -> list[int]:
-    """The positions of the `limit` stories with the latest reports, latest first; a
-    ledger's table finds them without building the million others."""
-    if isinstance(stories, StoryTable):
-        return stories.newest(limit)
-    order = sorted(range(len(stories)), key=lambda i: stories[i].latest, reverse=True)
-    return order[:limit]
+class _Newest:
+    """One scenario's newest stories, latest first, built only when reached."""
+
+    def __init__(self, score: Score, limit: int) -> None:
+        stories = score.stories
+        self.table = stories if isinstance(stories, StoryTable) else None
+        if self.table is not None:  # a ledger's: no sort of the million others
+            self.at = self.table.newest_at(limit)
+            self.latest = [self.table.latest_at(j) for j in self.at]
+            self.points: Sequence[float] | F64 = self.table.rounded_at()
+        else:
+            order = sorted(range(len(stories)), key=lambda i: stories[i].latest, reverse=True)
+            self.at = order[:limit]
+            self.latest = [stories[i].latest for i in self.at]
+            self.points = round_points(stories, score.level)
+        self.stories = stories
+
+    def story(self, n: int) -> tuple[Story, float]:
+        j = self.at[n]
+        story = self.table.story_at(j) if self.table is not None else self.stories[j]
+        return story, float(self.points[j])
+
+    def cluster(self, n: int) -> int:
+        j = self.at[n]
+        return self.table.cluster_at(j) if self.table is not None else self.stories[j].cluster
 
 
 def latest(board: Board, limit: int = 100) -> list[Latest]:
-    """The stories whose latest report is newest, over every scenario: what just moved."""
+    """The stories whose latest report is newest, over every scenario: what just moved.
+
+    A story is shown by its strongest report, one row per such report with the points of
+    every scenario it counts for. Stories are built newest first across scenarios, and only
+    while they can matter: once `limit` rows are newer, an older story can still add its
+    scenario's points to one of them (then its cluster is that row's), never make a row."""
+    newest = {sid: _Newest(view.score, limit) for sid, view in board.views.items()}
+    queue = sorted((when, sid, n) for sid, got in newest.items()
+                   for n, when in enumerate(got.latest))
     found: dict[int, tuple[datetime, Report, list[tuple[str, float]]]] = {}
-    for sid, view in board.views.items():
-        score = view.score
-        points = round_points(score.stories, score.level)
-        for i in newest(score.stories, limit):
-            story = score.stories[i]
-            lead = story.reports[0]
-            when, _, counts = found.setdefault(lead.entry, (story.latest, lead, []))
-            counts.append((sid, points[i]))
-            if story.latest > when:
-                found[lead.entry] = (story.latest, lead, counts)
+    clusters: set[int] = set()
+    whens: list[datetime] = []  # the rows' times, ascending
+    for when, sid, n in reversed(queue):
+        settled = len(whens) >= limit and when < whens[-limit]
+        source = newest[sid]
+        if settled and source.cluster(n) not in clusters:
+            continue
+        story, points = source.story(n)
+        lead = story.reports[0]
+        if settled and lead.entry not in found:
+            continue
+        if lead.entry not in found:
+            found[lead.entry] = (story.latest, lead, [])
+            insort(whens, story.latest)
+            clusters.add(story.cluster)
+        found[lead.entry][2].append((sid, points))
     rows = [Latest(when, r.entry, r.source, r.grade, r.title,
                    tuple(sorted(points, key=lambda x: (-abs(x[1]), x[0]))))
             for when, r, points in found.values()]
