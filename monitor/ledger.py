@@ -47,6 +47,7 @@ from monitor.indicators import Config, Indicator
 from monitor.scoring import Evidence, ScenarioView, Score, Story, Surge
 
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_REBASE = scoring.REBASE // timedelta(microseconds=1)
 _POSITIVE = (1 << 62) - 1
 I64 = npt.NDArray[np.int64]
 F64 = npt.NDArray[np.float64]
@@ -107,6 +108,8 @@ class _Track:
     """The track's latest hit time."""
     copied: I64
     """Version-first hits whose wording has later copies (the horizon may cut between)."""
+    times: I64
+    """The times of all of `rows`, sorted: how many are up to a moment names what counts."""
 
 
 @dataclass(frozen=True)
@@ -117,6 +120,34 @@ class _Stories:
     strength: F64
     weight: F64 | None
     latest: I64
+    lead: I64
+    """The entry of each story's strongest report (the one a story is shown by)."""
+    lead_src: I64
+
+
+class _Chosen:
+    """The reports of one track that count at some moments (the same hits are up to them and
+    inside the horizon), with all of their stories but the strengths, which move with time."""
+
+    def __init__(self, when: I64, rel: F64, starts: I64, clusters: I64, weight: F64 | None,
+                 latest: I64, lead: I64, lead_src: I64) -> None:
+        self.when = when
+        self.rel = rel
+        self.starts = starts
+        """Where each story's reports begin."""
+        self.clusters = clusters
+        self.weight = weight
+        self.latest = latest
+        self.lead = lead
+        self.lead_src = lead_src
+        self.at: int | None = None
+        self.decay = np.zeros(0)
+        """Each report's decay at `at` (`scoring.decay`'s hour)."""
+
+    def rebase(self, at: int, half_life: float) -> None:
+        # As the reference takes them: ages in exact microseconds, then the power.
+        self.decay = np.power(0.5, (at - self.when) / 1e6 / half_life)
+        self.at = at
 
 
 @dataclass(frozen=True)
@@ -164,8 +195,13 @@ class Ledger:
         """The stories new hits touched since the tracks were made, scored apart."""
         self._touched = np.zeros(0, np.int64)
         """Their clusters, left out of this ledger's own tracks."""
-        self._stale: dict[tuple[int, str | None], npt.NDArray[np.bool_]] = {}
-        self._upto: dict[tuple[int, str | None, int], I64] = {}
+        self._selected: dict[tuple[Any, ...], tuple[I64, I64 | None]] = {}
+        """What counts of a track, by the counts of its hits up to a moment and before its
+        horizon (`_stories`); `_chosen`: the same with the touched stories taken out, and
+        `_used`: the selections scored since the last `forget`, the ones it keeps."""
+        self._chosen: dict[tuple[Any, ...], _Chosen] = {}
+        self._used: set[tuple[Any, ...]] = set()
+        self._touched_gen = 0
         self._finals: dict[tuple[int, str | None, float], I64] = {}
         self._counted = np.zeros(0, bool)
         """Rows not marked false (as of the last `_prepare`)."""
@@ -292,7 +328,8 @@ class Ledger:
             return
         self._counted = np.concatenate([self._counted, ~self._false_mask(start)])
         self._touched = touched
-        self._stale.clear()
+        self._touched_gen += 1
+        self._chosen.clear()
         self._recent = self._sub(rows)
 
     def _sub(self, rows: I64) -> Ledger:
@@ -303,7 +340,8 @@ class Ledger:
             setattr(sub, name, getattr(self, name)[rows])
         sub._pending = []
         sub._tracks = None
-        sub._cache, sub._orders, sub._upto, sub._stale, sub._finals = {}, {}, {}, {}, {}
+        sub._cache, sub._orders, sub._finals, sub._selected, sub._chosen = {}, {}, {}, {}, {}
+        sub._used = set()
         sub._recent = None
         sub._touched = np.zeros(0, np.int64)
         return sub
@@ -368,11 +406,12 @@ class Ledger:
         if self._tracks is not None:
             return self._tracks
         self._cache.clear()
-        self._upto.clear()
         self._orders.clear()
         self._finals.clear()
+        self._selected.clear()
+        self._chosen.clear()
+        self._used.clear()
         self._recent, self._touched = None, np.zeros(0, np.int64)
-        self._stale.clear()
         counted = self._counted = ~self._false_mask()
         order = np.argsort(self.ind, kind="stable")
         ind_sorted = self.ind[order]
@@ -441,7 +480,7 @@ class Ledger:
         return _Track(code, scenario, rows, vcl, vsrc, vwhen, ventry, rel[vsrc], vw, group,
                       wording_last, cl, cols, final,
                       int(vwhen.max()) if len(vf) else 0,
-                      np.flatnonzero(wording_last > vwhen))
+                      np.flatnonzero(wording_last > vwhen), np.sort(wh_all))
 
     # --- one track at one moment -------------------------------------------------------------
 
@@ -452,6 +491,46 @@ class Ledger:
         t = self._prepare()[key]
         cutoff_dt = from_us(at) - timedelta(seconds=half_life * scoring.HORIZON_HALF_LIVES)
         cutoff = to_us(cutoff_dt)
+        # Which hits count at `at` depends only on which of the track's hit times are up to
+        # `at` and which before the horizon: two counts name the selection, and a refresh a
+        # few seconds later usually finds it made (only the decays move).
+        since_key = (*key, half_life, int(np.searchsorted(t.times, at, "right")),
+                     int(np.searchsorted(t.times, cutoff, "left")))
+        chosen = self._chosen.get((*since_key, self._touched_gen))
+        if chosen is None:
+            last, edge = self._selection(key, t, half_life, at, cutoff, since_key)
+            if len(self._touched):  # stories new hits touched are scored in `_recent`
+                last = last[~np.isin(t.cluster[last], self._touched)]
+                if edge is not None:
+                    edge = edge[~np.isin(edge, self._touched)]
+            chosen = self._chosen_of(t, last, edge, at, cutoff, half_life)
+            self._chosen[(*since_key, self._touched_gen)] = chosen
+        self._used.add(since_key)
+        # Decays as `scoring.decay` takes them: at the hour `at` falls in (kept, so a refresh
+        # in the same hour does not raise a million powers again), times one factor since.
+        ref = at - at % _REBASE
+        if ref != chosen.at:
+            chosen.rebase(ref, half_life)
+        if at == ref:
+            strength = chosen.rel * chosen.decay
+        else:
+            strength = chosen.rel * (chosen.decay * 0.5 ** ((at - ref) / 1e6 / half_life))
+        if len(strength):
+            missing = np.multiply.reduceat(1.0 - strength, chosen.starts)
+        else:
+            missing = np.zeros(0)
+        stories = _Stories(chosen.clusters, 1.0 - missing, chosen.weight, chosen.latest,
+                           chosen.lead, chosen.lead_src)
+        self._cache[(*key, half_life, at)] = stories
+        return stories
+
+    def _selection(self, key: tuple[int, str | None], t: _Track, half_life: float, at: int,
+                   cutoff: int, since_key: tuple[Any, ...]) -> tuple[I64, I64 | None]:
+        """The version-first hits that count at `at` (each story's strongest first), before
+        the stories new hits touched are taken out, and the clusters the horizon cuts."""
+        found = self._selected.get(since_key)
+        if found is not None:
+            return found
         # The last of each (cluster, source) run up to `at`, then only those inside the
         # horizon: a run's last hit before it means the whole run is.
         # Each story's reports strongest first (then by entry), as the reference multiplies
@@ -460,43 +539,33 @@ class Ledger:
         ordered = at >= t.newest
         if ordered:  # after the latest hit: every run's last, kept in strength order
             last = self._final_by_strength(key, t, half_life, order)
-        else:  # the same for every half-life: kept for the moment
-            found = self._upto.get((*key, at))
-            if found is None:
-                idx = np.flatnonzero(t.when <= at)
-                g = t.group[idx]
-                found = idx[np.r_[g[1:] != g[:-1], True]] if len(idx) else idx
-                self._upto[(*key, at)] = found
-            last = found
+        else:
+            idx = np.flatnonzero(t.when <= at)
+            g = t.group[idx]
+            last = idx[np.r_[g[1:] != g[:-1], True]] if len(idx) else idx
         last = last[t.when[last] >= cutoff]
-        if len(self._touched):  # stories new hits touched are scored in `_recent`
-            stale = self._stale.get(key)
-            if stale is None:
-                stale = self._stale[key] = np.isin(t.cluster, self._touched)
-            last = last[~stale[last]]
         # A wording whose first hit is past the horizon while a later copy is not: the copy
         # stands in for it. Few stories are cut so; the reference scores them.
         c = t.copied
         cut = c[(t.when[c] < cutoff) & (t.wording_last[c] >= cutoff)]
-        if len(self._touched) and len(cut):
-            cut = cut[~self._stale[key][cut]]
         edge = np.unique(t.cluster[cut]) if len(cut) else None
         if edge is not None:
             last = last[~np.isin(t.cluster[last], edge)]
         if not ordered:
-            chosen = np.zeros(len(t.when), bool)
-            chosen[last] = True
-            last = order[chosen[order]]
-        age = (at - t.when[last]) / 1e6
-        strength = t.rel[last] * np.power(0.5, age / half_life)
+            mask = np.zeros(len(t.when), bool)
+            mask[last] = True
+            last = order[mask[order]]
+        found = self._selected[since_key] = (last, edge)
+        return found
+
+    def _chosen_of(self, t: _Track, last: I64, edge: I64 | None, at: int, cutoff: int,
+                   half_life: float) -> _Chosen:
         cl = t.cluster[last]
-        starts = np.flatnonzero(np.r_[True, cl[1:] != cl[:-1]]) if len(cl) else \
-            np.zeros(0, np.int64)
         if len(cl):
-            missing = np.multiply.reduceat(1.0 - strength, starts)
+            starts = np.flatnonzero(np.r_[True, cl[1:] != cl[:-1]])
             latest = np.maximum.reduceat(t.when[last], starts)
         else:
-            missing = latest = np.zeros(0)
+            starts = latest = np.zeros(0, np.int64)
         weight = None
         if t.weights is not None:
             wl = t.weights[last]
@@ -505,12 +574,11 @@ class Ledger:
             lens = np.diff(np.r_[starts, len(cl)])
             weight = np.maximum.reduceat(np.where(size == np.repeat(top, lens), wl, -np.inf),
                                          starts) if len(cl) else wl
-        clusters = cl[starts]
-        stories = _Stories(clusters, 1.0 - missing, weight, latest.astype(np.int64))
-        if edge is not None:
-            stories = self._with_edge(stories, t, edge, at, cutoff, half_life)
-        self._cache[(*key, half_life, at)] = stories
-        return stories
+        chosen = _Chosen(t.when[last], t.rel[last], starts, cl[starts], weight,
+                         latest.astype(np.int64), t.entry[last][starts], t.src[last][starts])
+        if edge is not None and len(edge):
+            chosen = self._with_edge(chosen, t, edge, at, cutoff, half_life)
+        return chosen
 
     def _strongest_first(self, key: tuple[int, str | None], t: _Track, half_life: float
                          ) -> I64:
@@ -559,32 +627,55 @@ class Ledger:
                         None if value != value else value,
                         None if lab < 0 else self._labels[lab], self._titles.get(entry, ""))
 
-    def _with_edge(self, stories: _Stories, t: _Track, edge: I64, at: int, cutoff: int,
-                   half_life: float) -> _Stories:
+    def _with_edge(self, chosen: _Chosen, t: _Track, edge: I64, at: int, cutoff: int,
+                   half_life: float) -> _Chosen:
+        """`chosen` and the stories the horizon cuts (a copy stands in for a wording's first
+        hit): which of their reports count is the reference's, found once for the moments
+        that share these hits; their strengths are then computed as the others'."""
         now = from_us(at)
-        extra: list[tuple[int, float, float, int]] = []
+        when, rel, sizes, clusters, weights, latest, lead, lead_src = \
+            [], [], [], [], [], [], [], []
         for cluster in edge.tolist():
             hits = self._story_hits(t, cluster, at, cutoff)
             if not hits:
                 continue
             story = scoring._story((self._ind_ids[t.indicator], cluster), hits, now, half_life,
                                    self.settings)
-            extra.append((cluster, story.strength, story.weight, to_us(story.latest)))
-        if not extra:
-            return stories
-        cl, st, w, lt = (np.array(c) for c in zip(*extra, strict=True))
-        weight = None if stories.weight is None else np.concatenate([stories.weight, w])
-        return _Stories(np.concatenate([stories.cluster, cl.astype(np.int64)]),
-                        np.concatenate([stories.strength, st.astype(np.float64)]), weight,
-                        np.concatenate([stories.latest, lt.astype(np.int64)]))
+            when += [to_us(r.when) for r in story.reports]
+            rel += [r.reliability for r in story.reports]
+            sizes.append(len(story.reports))
+            clusters.append(cluster)
+            weights.append(story.weight)
+            latest.append(to_us(story.latest))
+            lead.append(story.reports[0].entry)
+            lead_src.append(self._src_code[story.reports[0].source])
+        if not sizes:
+            return chosen
+        starts = len(chosen.when) + np.r_[0, np.cumsum(sizes)[:-1]].astype(np.int64)
+        weight = None if chosen.weight is None else \
+            np.concatenate([chosen.weight, np.array(weights, np.float64)])
+        return _Chosen(np.concatenate([chosen.when, np.array(when, np.int64)]),
+                       np.concatenate([chosen.rel, np.array(rel, np.float64)]),
+                       np.concatenate([chosen.starts, starts]),
+                       np.concatenate([chosen.clusters, np.array(clusters, np.int64)]), weight,
+                       np.concatenate([chosen.latest, np.array(latest, np.int64)]),
+                       np.concatenate([chosen.lead, np.array(lead, np.int64)]),
+                       np.concatenate([chosen.lead_src, np.array(lead_src, np.int64)]))
 
     # --- scores -------------------------------------------------------------------------
 
     def forget(self) -> None:
         """Drop the stories kept for the moments scored so far (scores at one moment share
-        them; a caller moving on to other moments frees them)."""
+        them; a caller moving on to other moments frees them). What counted at them is kept
+        for the next moments nearby (a refresh), the rest let go."""
         self._cache.clear()
-        self._upto.clear()
+        if self._used:
+            used = self._used
+            self._selected = {k: v for k, v in self._selected.items() if k in used}
+            gen = self._touched_gen
+            self._chosen = {k: v for k, v in self._chosen.items()
+                            if k[-1] == gen and k[:-1] in used}
+            self._used = set()
         if self._recent is not None:
             self._recent.forget()
 
@@ -626,20 +717,29 @@ class Ledger:
         """Every scenario's level at `now` (what `score(...).level` gives), keeping nothing of
         that moment afterwards: a trend scores many past moments, each once."""
         at = to_us(now)
+        kept = self._kept_keys()
         out = {}
         for s in self.config.scenarios:
             total = math.fsum(float(np.sum(p.evidence)) for p in self._parts(s.id, at))
             out[s.id] = scoring.level_of(total, self.settings.scale)
-        self._forget_moment(at)
+        self._forget_moment(at, kept)
         return out
 
-    def _forget_moment(self, at: int) -> None:
+    def _kept_keys(self) -> tuple[set[Any], set[Any], set[Any], Any]:
+        return (set(self._selected), set(self._chosen), set(self._used),
+                self._recent._kept_keys() if self._recent is not None else None)
+
+    def _forget_moment(self, at: int, kept: tuple[set[Any], set[Any], set[Any], Any]) -> None:
         for key in [k for k in self._cache if k[-1] == at]:
             del self._cache[key]
-        for found in [k for k in self._upto if k[-1] == at]:
-            del self._upto[found]
+        selected, chosen, used, recent = kept
+        for k in set(self._selected) - selected:
+            del self._selected[k]
+        for k in set(self._chosen) - chosen:
+            del self._chosen[k]
+        self._used &= used
         if self._recent is not None:
-            self._recent._forget_moment(at)
+            self._recent._forget_moment(at, recent or (set(), set(), set(), None))
 
     def converged(self, scenario: str, score: Score, now: datetime) -> bool:
         """`scoring.converged`, from the table behind `score` without building its stories."""
@@ -722,6 +822,8 @@ class StoryTable(Sequence[Story]):
         self.level = level
         self.total = total
         self._flat: tuple[I64, I64, F64, F64, F64, I64, I64] | None = None
+        self._leads: tuple[I64, I64] | None = None
+        self._rounded: dict[int, F64] = {}
         self._bounds: list[tuple[int, int]] = []
         self._perm: I64 | None = None
         self._tracks = [p.track for p in parts]
@@ -741,11 +843,14 @@ class StoryTable(Sequence[Story]):
                 strength = np.concatenate([p.stories.strength for p in self.parts])
                 weight = np.concatenate([p.weight for p in self.parts])
                 latest = np.concatenate([p.stories.latest for p in self.parts])
+                self._leads = (np.concatenate([p.stories.lead for p in self.parts]),
+                               np.concatenate([p.stories.lead_src for p in self.parts]))
                 ends = np.cumsum(sizes).tolist()
                 self._bounds = list(zip([0, *ends[:-1]], ends, strict=True))
             else:
                 code = cluster = part_of = latest = np.zeros(0, np.int64)
                 evidence = strength = weight = np.zeros(0)
+                self._leads = (code, code)
             self._flat = (code, cluster, evidence, strength, weight, part_of, latest)
             # The columns have it all now: a board kept between refreshes holds one copy.
             self.parts = []
@@ -804,6 +909,16 @@ class StoryTable(Sequence[Story]):
     def cluster_at(self, j: int) -> int:
         return int(self._columns()[1][j])
 
+    def lead_at(self, j: int) -> tuple[int, str, str, str]:
+        """(entry, source, grade, title) of the strongest report of the story at position `j`
+        of the columns: what the story is shown by, without building it."""
+        self._columns()
+        assert self._leads is not None
+        entry = int(self._leads[0][j])
+        source = self.ledger._sources[int(self._leads[1][j])]
+        return (entry, source, self.ledger.settings.grades.get(source, "C"),
+                self.ledger._titles.get(entry, ""))
+
     def __iter__(self) -> Iterator[Story]:
         for i in range(len(self)):
             yield self[i]
@@ -843,6 +958,12 @@ class StoryTable(Sequence[Story]):
     def rounded_at(self, places: int = 1) -> F64:
         """Every story's points as `scoring.round_points` rounds them, by position in the
         columns."""
+        found = self._rounded.get(places)
+        if found is None:
+            found = self._rounded[places] = self._round(places)
+        return found
+
+    def _round(self, places: int) -> F64:
         unit = 10 ** places
         target = round(self.level * unit)
         raw = self._points() * unit

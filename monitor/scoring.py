@@ -30,7 +30,7 @@ import math
 from collections import defaultdict
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import cast
 
 from monitor.indicators import Config, Indicator
@@ -229,6 +229,22 @@ def _touches(indicator: Indicator, scenario: str) -> bool:
                                                for c in indicator.conditions)
 
 
+REBASE = timedelta(hours=1)
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+
+
+def decay(now: datetime, when: datetime, half_life: float) -> float:
+    """`0.5 ** (age / half_life)` for a report from `when` at `now`, taken as its decay at the
+    start of the hour `now` falls in (UTC) times the decay since then: the same number to an
+    ulp, and the form in which `monitor.ledger` keeps a million decays for an hour and moves
+    them on with one factor. Both compute it alike, so they agree to the last bit."""
+    ref = now - (now - _EPOCH) % REBASE
+    d = 0.5 ** ((ref - when).total_seconds() / half_life)
+    if now == ref:
+        return d
+    return d * 0.5 ** ((now - ref).total_seconds() / half_life)
+
+
 def level_of(evidence: float, scale: float) -> float:
     """0-100: `100 * (1 - exp(-evidence / scale))`, and 0 for no or negative evidence."""
     if evidence <= 0:
@@ -244,9 +260,8 @@ def _story(key: tuple[str, int], hits: list[tuple[float, Evidence]], now: dateti
     first_by_version: dict[str, tuple[Report, float]] = {}
     for w, ev in hits:
         grade = settings.grades.get(ev.source, "C")
-        age = max((now - ev.when).total_seconds(), 0.0)
         report = Report(ev.entry, ev.source, grade, RELIABILITY.get(grade, 0.6),
-                        0.5 ** (age / half_life), ev.when, ev.title)
+                        decay(now, ev.when, half_life), ev.when, ev.title)
         version = ev.version or f"entry:{ev.entry}"
         current = first_by_version.get(version)
         if current is None or (report.when, report.entry) < (current[0].when, current[0].entry):

@@ -19,7 +19,7 @@ from textual.coordinate import Coordinate
 from textual.widgets import DataTable
 
 from monitor.ledger import F64, StoryTable
-from monitor.scoring import Report, ScenarioView, Score, Story, round_points
+from monitor.scoring import ScenarioView, Score, round_points
 from monitor.tui.board import Board, level_bar, shown_change, tenths, top_indicator
 from monitor.tui.shapes import change_text, level_style, short_time, shown, sparkline
 from monitor.tui.widgets import matches
@@ -167,7 +167,8 @@ class Latest:
 
 
 class _Newest:
-    """One scenario's newest stories, latest first, built only when reached."""
+    """One scenario's newest stories, latest first, read without building them where the
+    stories are a ledger's table."""
 
     def __init__(self, score: Score, limit: int) -> None:
         stories = score.stories
@@ -183,27 +184,33 @@ class _Newest:
             self.points = round_points(stories, score.level)
         self.stories = stories
 
-    def story(self, n: int) -> tuple[Story, float]:
+    def lead(self, n: int) -> tuple[int, str, str, str]:
+        """(entry, source, grade, title) of the story's strongest report."""
         j = self.at[n]
-        story = self.table.story_at(j) if self.table is not None else self.stories[j]
-        return story, float(self.points[j])
+        if self.table is not None:
+            return self.table.lead_at(j)
+        r = self.stories[j].reports[0]
+        return r.entry, r.source, r.grade, r.title
 
     def cluster(self, n: int) -> int:
         j = self.at[n]
         return self.table.cluster_at(j) if self.table is not None else self.stories[j].cluster
+
+    def points_of(self, n: int) -> float:
+        return float(self.points[self.at[n]])
 
 
 def latest(board: Board, limit: int = 100) -> list[Latest]:
     """The stories whose latest report is newest, over every scenario: what just moved.
 
     A story is shown by its strongest report, one row per such report with the points of
-    every scenario it counts for. Stories are built newest first across scenarios, and only
+    every scenario it counts for. Stories are read newest first across scenarios, and only
     while they can matter: once `limit` rows are newer, an older story can still add its
     scenario's points to one of them (then its cluster is that row's), never make a row."""
     newest = {sid: _Newest(view.score, limit) for sid, view in board.views.items()}
     queue = sorted((when, sid, n) for sid, got in newest.items()
                    for n, when in enumerate(got.latest))
-    found: dict[int, tuple[datetime, Report, list[tuple[str, float]]]] = {}
+    found: dict[int, tuple[datetime, tuple[int, str, str, str], list[tuple[str, float]]]] = {}
     clusters: set[int] = set()
     whens: list[datetime] = []  # the rows' times, ascending
     for when, sid, n in reversed(queue):
@@ -211,18 +218,17 @@ def latest(board: Board, limit: int = 100) -> list[Latest]:
         source = newest[sid]
         if settled and source.cluster(n) not in clusters:
             continue
-        story, points = source.story(n)
-        lead = story.reports[0]
-        if settled and lead.entry not in found:
+        lead = source.lead(n)
+        if settled and lead[0] not in found:
             continue
-        if lead.entry not in found:
-            found[lead.entry] = (story.latest, lead, [])
-            insort(whens, story.latest)
-            clusters.add(story.cluster)
-        found[lead.entry][2].append((sid, points))
-    rows = [Latest(when, r.entry, r.source, r.grade, r.title,
+        if lead[0] not in found:
+            found[lead[0]] = (when, lead, [])
+            insort(whens, when)
+            clusters.add(source.cluster(n))
+        found[lead[0]][2].append((sid, source.points_of(n)))
+    rows = [Latest(when, entry, src, grade, title,
                    tuple(sorted(points, key=lambda x: (-abs(x[1]), x[0]))))
-            for when, r, points in found.values()]
+            for when, (entry, src, grade, title), points in found.values()]
     rows.sort(key=lambda x: (x.when, x.entry), reverse=True)
     return rows[:limit]
 
