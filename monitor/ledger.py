@@ -204,6 +204,10 @@ class Ledger:
         self._touched_gen = 0
         self._finals: dict[tuple[int, str | None, float], I64] = {}
         self._counted = np.zeros(0, bool)
+        self._by_time: tuple[I64, I64, int] | None = None
+        """The counted hits' times and (cluster, indicator) keys in time order, and how many
+        rows the ledger had then: the surges' windows are slices of it."""
+        self._surge_counts: tuple[tuple[int, ...], list[I64]] | None = None
         """Rows not marked false (as of the last `_prepare`)."""
         self._wcache: dict[tuple[int, str, float | None, str | None], float] = {}
 
@@ -413,6 +417,7 @@ class Ledger:
         self._used.clear()
         self._recent, self._touched = None, np.zeros(0, np.int64)
         counted = self._counted = ~self._false_mask()
+        self._by_time = self._surge_counts = None
         order = np.argsort(self.ind, kind="stable")
         ind_sorted = self.ind[order]
         bounds = np.searchsorted(ind_sorted, np.arange(len(self._ind_ids) + 1))
@@ -760,14 +765,28 @@ class Ledger:
         window = to_us(now - settings.surge_window)
         base = to_us(now - settings.surge_window - settings.surge_baseline)
         self._prepare()
-        keep = self._counted & (self.when <= at) & (self.when > base)
         n = len(self._ind_ids)
-        recent = keep & (self.when > window)
-        before = keep & ~recent
-        counts = []
-        for m in (recent, before):
-            keys = np.unique(self.cluster[m] * n + self.ind[m])
-            counts.append(np.bincount(keys % n, minlength=n))
+        if self._by_time is None:  # the counted hits by time, once per preparing
+            rows = np.flatnonzero(self._counted)
+            rows = rows[np.argsort(self.when[rows], kind="stable")]
+            self._by_time = (self.when[rows], self.cluster[rows] * n + self.ind[rows],
+                             len(self.entry))
+        times, keys, prepared = self._by_time
+        lo, mid, hi = np.searchsorted(times, [base, window, at], "right").tolist()
+        # Hits added since (a poll's few), looked at directly.
+        extra = prepared + np.flatnonzero(self._counted[prepared:]
+                                          & (self.when[prepared:] <= at)
+                                          & (self.when[prepared:] > base))
+        seen = (lo, mid, hi, len(self.entry), at if len(extra) else 0)
+        if self._surge_counts is not None and self._surge_counts[0] == seen:
+            counts = self._surge_counts[1]
+        else:
+            late = self.when[extra] > window
+            fresh = self.cluster[extra] * n + self.ind[extra]
+            counts = [np.bincount(np.unique(np.concatenate([part, fresh[m]])) % n,
+                                  minlength=n)
+                      for part, m in ((keys[mid:hi], late), (keys[lo:mid], ~late))]
+            self._surge_counts = (seen, counts)
         windows = settings.surge_baseline / settings.surge_window
         out = {}
         for code, iid in enumerate(self._ind_ids):
