@@ -31,8 +31,10 @@ from smtpserver import (  # noqa: F401 (fixtures)
 
 from monitor import digest
 from monitor.cli import main
+from monitor.digest import LATE
 from monitor.errors import MailError
 from monitor.evidence import gather_scored, views
+from monitor.model import Entry, Hit
 from monitor.rules import Rules, load
 from monitor.store import Polled, Store
 from monitor.tui import demo
@@ -604,3 +606,30 @@ def test_a_login_the_server_does_not_offer_is_named() -> None:
         f"The mail server at 127.0.0.1:{server.port} does not offer a login (unset "
         "MONITOR_SMTP_USER, or use TLS if it offers one only over TLS).")
     assert server.inbox.received == []
+
+
+def test_a_late_item_is_news_when_first_seen_in_the_window_unless_dated_past_the_late_margin(
+        tmp_path: Path, db_url: str) -> None:
+    # Feeds publish items days after their date (a weekly digest, a slow aggregator): an item
+    # first seen in the window is news if it is dated up to LATE before the window opened.
+    (tmp_path / "indicators.yaml").write_text(RULES, encoding="utf-8")
+    config = load(tmp_path / "indicators.yaml", examples=False).rules.config
+    now = datetime(2026, 3, 10, 12, tzinfo=UTC)
+    since = now - timedelta(days=1)
+    resigns = [Hit("elite-resignation", ("resigns", "minister"))]
+    items = {  # id: (dated, first seen)
+        "seen-earlier": (since - timedelta(days=2), since - timedelta(hours=1)),
+        "late": (since - timedelta(days=2), now - timedelta(hours=2)),
+        "too-late": (since - LATE - timedelta(days=1), now - timedelta(hours=2)),
+        "in-window": (now - timedelta(hours=3), now - timedelta(hours=3)),
+    }
+    with Store.open(db_url) as store:
+        store.sync_sources(config.feeds)
+        for n, (guid, (dated, seen)) in enumerate(items.items()):
+            entry = Entry(id=guid, title=f"Minister {n} resigns", source="wire",
+                          link=f"https://example.org/{guid}", published=dated)
+            store.ingest("wire", [entry], {guid: resigns}, "fp", seen,
+                         Polled(next_due_at=seen))
+        made = digest.prepare(store, config, now, since=since)
+        by_pk = {e.pk: e.entry.id for e in store.entries()}
+    assert sorted(by_pk[pk] for pk, _ in made.reported) == ["in-window", "late"]
