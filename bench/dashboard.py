@@ -8,7 +8,8 @@ child process (so that its memory is the app's alone) it runs `MonitorApp` headl
 
 - the first screen: from creating the app until the scenarios table holds every scenario.
   The setup records readings as `monitor run` leaves them (scores saved as snapshots, here
-  at the present, a day and a week before), so this is the latest reading drawn at once;
+  at the present, a day and a week before, and at the end of each of the trend's 29 past
+  days), so this is the latest reading drawn at once;
 - live scores: from creating the app until the scored board replaces the reading (the
   first read of every hit into a cold ledger);
 - a refresh: from pressing `r` until the new scores are in the table (best and median of
@@ -45,6 +46,8 @@ import scoring as scoring_bench  # bench/scoring.py: the store generator
 from monitor import evidence
 from monitor.rules import load
 from monitor.store import Store
+from monitor.tui.board import TREND_SPAN
+from monitor.tui.reading import trend_days
 
 ROOT = Path(__file__).resolve().parents[1]
 TARGET_FIRST_S = 1.5
@@ -137,6 +140,9 @@ def main(argv: list[str] | None = None) -> int:
                         help="skip the slow baseline (about a minute at full size)")
     parser.add_argument("--no-readings", action="store_true",
                         help="record no readings: the first screen waits for the scores")
+    parser.add_argument("--fresh-trend", action="store_true",
+                        help="record readings only now, -1 d and -7 d: the app scores the "
+                             "other 27 days of the trend itself")
     parser.add_argument("--strict", action="store_true", help="exit 1 when a target fails")
     parser.add_argument("--child", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
@@ -160,15 +166,22 @@ def main(argv: list[str] | None = None) -> int:
         print(f"setup (untimed): {work.entries:,} entries in {work.clusters:,} stories, "
               f"{work.hits:,} hits over {args.days} days; built in {work.setup_s:.1f} s")
         if not args.no_readings:
-            # The readings `monitor run` would have left (it records every five minutes):
-            # here the present, a day and a week before, so the changes have their moments.
+            # The readings `monitor run` would have left over the last month (it records
+            # every five minutes): here one at the end of each of the trend's past days, a
+            # day and a week before, and now, so the changes and the sparklines have theirs.
+            # `--fresh-trend` leaves out the past days: the trend is then scored by the app.
+            moments = {now - timedelta(days=back) for back in (7, 1, 0)}
+            if not args.fresh_trend:
+                moments |= set(trend_days(now)[:-1])
             with Store.open(url) as recorder:
                 started = time.perf_counter()
-                for back in (7, 1, 0):
-                    at = now - timedelta(days=back)
-                    shown = evidence.ledger_views(recorder, config, at)
+                live = evidence.LiveLedger(config, TREND_SPAN)
+                ledger = live.refresh(recorder, now)
+                for at in sorted(moments):
+                    shown = ledger.views(at, recorder.last_alerts())
                     recorder.save_snapshots(evidence.snapshot_rows(shown), at)
-                print(f"setup (untimed): readings at -7 d, -1 d and now recorded in "
+                del live, ledger
+                print(f"setup (untimed): {len(moments)} readings recorded in "
                       f"{time.perf_counter() - started:.1f} s")
         baseline = None
         if not args.no_baseline:

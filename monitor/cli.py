@@ -448,20 +448,20 @@ def _gathered(args: argparse.Namespace) -> tuple[Any, Any]:
 
 
 def cmd_scores(args: argparse.Namespace, out: TextIO) -> int:
-    from monitor.evidence import ledger_views, snapshot_rows
+    from monitor.evidence import ledger_views, record_reading
     from monitor.scoring import tenths as _tenths
 
     rules, store = _prepare(args)
     config = rules.config
-    live = args.at is None
     try:
         at = args.at or _now()
         # Live scores continue the stored history: an alert stays on until the level falls
         # below its hysteresis band, and this reading becomes part of the history. A score
         # --at a past moment is a what-if and is neither fed by nor written to the history.
-        shown = ledger_views(store, config, at, store.last_alerts() if live else None)
-        if live:
-            store.save_snapshots(snapshot_rows(shown), at)
+        if args.at is None:
+            shown = record_reading(store, config, at).views
+        else:
+            shown = ledger_views(store, config, at)
     finally:
         store.close()
     rows: list[dict[str, Any]] = []
@@ -498,16 +498,7 @@ def cmd_scores(args: argparse.Namespace, out: TextIO) -> int:
 
 def _top(score: Any) -> list[dict[str, Any]]:
     """Indicators by the size of their evidence, with their points as `explain` shows them."""
-    from monitor.ledger import StoryTable
-    from monitor.scoring import round_points
-
-    points: dict[str, float] = {}
-    if isinstance(score.stories, StoryTable):  # the same sums without building the stories
-        points = score.stories.indicator_points()
-    else:
-        for story, p in zip(score.stories, round_points(score.stories, score.level),
-                            strict=True):
-            points[story.indicator] = points.get(story.indicator, 0.0) + p
+    points = score.indicator_points()
     by = score.by_indicator()
     ranked = sorted(by, key=lambda i: (-abs(by[i][0]), i))
     return [{"indicator": i, "points": round(points[i], 1), "stories": by[i][2]}

@@ -11,7 +11,7 @@ import gc
 import threading
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Protocol
 
@@ -279,3 +279,52 @@ def ledger_views(store: RowSource, config: Config, now: datetime,
     with _no_cyclic_gc():
         ledger = (live or LiveLedger(config)).refresh(store, now)
         return ledger.views(now, was_alert)
+
+
+# --- readings: every scenario scored, kept, and the alerts it switched ----------------------
+
+
+@dataclass(frozen=True)
+class Crossing:
+    """A scenario's alert switched on or off at `at`, at `level`."""
+
+    scenario: str
+    on: bool
+    level: float
+    at: datetime
+    score: scoring.Score | None = field(default=None, compare=False, repr=False)
+    """The scenario's score at `at`, when the crossing came from a scoring here (its stories
+    name the evidence an alert email quotes); None when read from the store's history."""
+
+
+@dataclass(frozen=True)
+class Reading:
+    """One scoring of every scenario: the views, when, and the alert crossings it caused."""
+
+    at: datetime
+    views: dict[str, scoring.ScenarioView]
+    crossings: list[Crossing]
+    past: PastLevels | None = field(default=None, compare=False, repr=False)
+    """Scores past moments from the hits this reading was scored from."""
+
+
+class ReadingStore(RowSource, Protocol):
+    """What `record_reading` reads and writes (monitor.store.Store fits)."""
+
+    def last_alerts(self) -> dict[str, bool]: ...
+
+    def save_snapshots(self, rows: Iterable[tuple[str, float, float, bool]],
+                       now: datetime) -> int: ...
+
+
+def record_reading(store: ReadingStore, config: Config, at: datetime,
+                   live: LiveLedger | None = None) -> Reading:
+    """Every scenario scored at `at`, continuing the stored alert history (hysteresis), kept
+    as a reading (snapshots: trends, the history the next reading continues), with the alert
+    crossings it caused. `live` is a ledger kept between readings, if the caller keeps one."""
+    was = store.last_alerts()
+    shown = ledger_views(store, config, at, was, live)
+    store.save_snapshots(snapshot_rows(shown), at)
+    crossings = [Crossing(sid, v.alert, v.score.level, at, v.score)
+                 for sid, v in shown.items() if v.alert != was.get(sid, False)]
+    return Reading(at, shown, crossings)

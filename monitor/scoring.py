@@ -124,6 +124,18 @@ class Score:
             out[s.indicator] = (e + s.evidence, p + s.points, n + 1)
         return out
 
+    def indicator_points(self, places: int = 1) -> dict[str, float]:
+        """Indicator -> the sum of its stories' points as `round_points` rounds them (what
+        `monitor explain` and the detail screen add up)."""
+        fast = getattr(self.stories, "indicator_points", None)
+        if fast is not None:
+            return cast(dict[str, float], fast(places))
+        out: dict[str, float] = {}
+        for s, p in zip(self.stories, round_points(self.stories, self.level, places),
+                        strict=True):
+            out[s.indicator] = out.get(s.indicator, 0.0) + p
+        return out
+
 
 @dataclass(frozen=True)
 class Surge:

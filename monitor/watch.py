@@ -16,42 +16,24 @@ import asyncio
 import math
 import threading
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 from monitor.errors import ConfigError
-from monitor.evidence import CHANGE_SPAN, LiveLedger, PastLevels, ledger_views, snapshot_rows
+from monitor.evidence import (  # noqa: F401 (Crossing and Reading are read from here too)
+    CHANGE_SPAN,
+    Crossing,
+    LiveLedger,
+    PastLevels,
+    Reading,
+    record_reading,
+)
 from monitor.model import utcnow
 from monitor.poll import Poller, PollReport, rematch
 from monitor.rules import Rules, load
-from monitor.scoring import ScenarioView, Score
 from monitor.store import Store
-
-
-@dataclass(frozen=True)
-class Crossing:
-    """A scenario's alert switched on or off at `at`, at `level`."""
-
-    scenario: str
-    on: bool
-    level: float
-    at: datetime
-    score: Score | None = field(default=None, compare=False, repr=False)
-    """The scenario's score at `at`, when the crossing came from a scoring here (its stories
-    name the evidence an alert email quotes); None when read from the store's history."""
-
-
-@dataclass(frozen=True)
-class Reading:
-    """One scoring of every scenario: the views, when, and the alert crossings it caused."""
-
-    at: datetime
-    views: dict[str, ScenarioView]
-    crossings: list[Crossing]
-    past: PastLevels | None = field(default=None, compare=False, repr=False)
-    """Scores past moments from the hits this reading was scored from."""
 
 
 @dataclass(frozen=True)
@@ -155,15 +137,11 @@ class Watch:
     def score_and_record(self) -> Reading:
         config = self.rules.config
         at = self.clock()
-        was = self.store.last_alerts()
         with self._lock:
             if self._ledger is None or self._ledger.config is not config:  # new rules
                 self._ledger = LiveLedger(config, self._span)
             live = self._ledger
-            shown = ledger_views(self.store, config, at, was, live)
-        self.store.save_snapshots(snapshot_rows(shown), at)
-        crossings = [Crossing(sid, v.alert, v.score.level, at, v.score)
-                     for sid, v in shown.items()
-                     if v.alert != was.get(sid, False)]
-        return Reading(at, shown, crossings, PastLevels(live, self._lock))
+            reading = record_reading(self.store, config, at, live)
+        return Reading(reading.at, reading.views, reading.crossings,
+                       PastLevels(live, self._lock))
 

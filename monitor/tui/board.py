@@ -13,8 +13,7 @@ from typing import TYPE_CHECKING
 
 from monitor.evidence import LiveLedger, PastLevels, ledger_views
 from monitor.indicators import Config
-from monitor.ledger import StoryTable
-from monitor.scoring import ScenarioView, Score, round_points, tenths
+from monitor.scoring import ScenarioView, Score, tenths
 
 if TYPE_CHECKING:
     from monitor.store import Store
@@ -178,15 +177,8 @@ def arrow(change: float) -> str:
 
 def top_indicator(score: Score) -> tuple[str, float] | None:
     """The indicator with the largest evidence, with its points as the detail shows them."""
-    stories = score.stories
-    if isinstance(stories, StoryTable):  # a ledger's: the same sums without building stories
-        points = stories.indicator_points()
-    else:
-        points = {}
-        for story, p in zip(stories, round_points(stories, score.level), strict=True):
-            points[story.indicator] = points.get(story.indicator, 0.0) + p
     by = score.by_indicator()
     if not by:
         return None
     best = min(by, key=lambda i: (-abs(by[i][0]), i))
-    return best, round(points[best], 1)
+    return best, round(score.indicator_points()[best], 1)

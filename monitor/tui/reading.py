@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import getpass
 import threading
+import time
 from bisect import bisect_left
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
@@ -103,6 +104,9 @@ def load_trends(store_url: str | None, config: Config, now: datetime,
         if d not in missing or past is None:
             continue
         levels, _ = past.levels(moments[d])
+        # A breath between days: a refresh waiting for the ledger takes it now, instead of
+        # after the whole month.
+        time.sleep(0.002)
         for s in config.scenarios:
             if out[s.id][d] is None:
                 out[s.id][d] = levels.get(s.id, 0.0)
