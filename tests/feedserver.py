@@ -64,8 +64,7 @@ class FeedServer:
         self.requests: list[Request] = []
         self._lock = threading.Lock()
         self._closing = threading.Event()
-        self._httpd = ThreadingHTTPServer((host, 0), _handler_for(self))
-        self._httpd.daemon_threads = True
+        self._httpd = _Server((host, 0), _handler_for(self))
         self.host = host
         self.port = int(self._httpd.server_address[1])
         # A short poll interval keeps close() (which waits for the serving loop) quick.
@@ -104,6 +103,15 @@ class FeedServer:
     def _record(self, request: Request) -> None:
         with self._lock:
             self.requests.append(request)
+
+
+class _Server(ThreadingHTTPServer):
+    daemon_threads = True
+    # socketserver listens with a backlog of 5. Tests that let pollers open many connections at
+    # once (two pollers of 64 each) overflow it: the kernel drops the handshakes it cannot queue,
+    # and TCP's retransmission backoff can then hold a connection past the fetcher's timeout, so
+    # a feed fails without its request ever reaching a route. Real servers queue far more.
+    request_queue_size = 1024
 
 
 def _handler_for(server: FeedServer) -> type[BaseHTTPRequestHandler]:
