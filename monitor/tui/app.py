@@ -180,6 +180,7 @@ class MonitorApp(App[None]):
         # A board that arrived while the trends were being scored: scored next, when those
         # finish (cancelling them instead would never finish under a busy live engine).
         self._trends_next: Board | None = None
+        self._trends_board: Board | None = None
         self.engine = engine
         self.engine_thread: threading.Thread | None = None
 
@@ -263,11 +264,19 @@ class MonitorApp(App[None]):
             return
         self.post_message(ScoresLoaded(board))
 
+    def _trend(self, board: Board) -> None:
+        # Handed over in an attribute, not as the worker's argument: a finished Textual
+        # worker keeps its arguments until the cyclic garbage collector runs, and a board
+        # holds a scoring's arrays (tens of MB a refresh at a million hits).
+        self._trends_board = board
+        self.load_trends()
+
     @work(thread=True, exclusive=True, group="trends")
-    def load_trends(self, board: Board) -> None:
+    def load_trends(self) -> None:
         worker = get_current_worker()
-        past = board.past
-        if past is None:
+        board, self._trends_board = self._trends_board, None
+        past = board.past if board is not None else None
+        if board is None or past is None:
             return
         current = {sid: v.score.level for sid, v in board.views.items()}
         # Taken before scoring: hits read meanwhile make the next look score their days again.
@@ -310,13 +319,13 @@ class MonitorApp(App[None]):
         if any(w.group == "trends" and not w.is_finished for w in self.workers):
             self._trends_next = board
         else:
-            self.load_trends(board)
+            self._trend(board)
 
     def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
         board = self._trends_next
         if event.worker.group == "trends" and event.worker.is_finished and board is not None:
             self._trends_next = None
-            self.load_trends(board)
+            self._trend(board)
 
     @_unless_closing
     def on_trends_loaded(self, message: TrendsLoaded) -> None:
