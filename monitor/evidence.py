@@ -180,8 +180,8 @@ class RowSource(Protocol):
 class LiveLedger:
     """A `ledger.Ledger` of one store under one set of rules, kept between refreshes: the
     first refresh reads every hit that can count, later ones only the hits added since (by
-    hit id), and the verdicts. Anything else that changed the hits (re-matching, deletions)
-    shows in their count, and the ledger is read again from scratch.
+    hit id), and the verdicts. Hits replaced (re-matching, an edited entry) show in the
+    store's count of replacements, and the ledger is read again from scratch.
 
     `span` is how far back before `now` the ledger must score (a dashboard's 30-day trend);
     the views' own 7 days are always covered. `stamp()` and `changed_since()` tell a caller
@@ -193,7 +193,7 @@ class LiveLedger:
         self.ledger: Ledger | None = None
         self._since: datetime | None = None
         self._last_hit = 0
-        self._count = 0
+        self._replaced = 0
         self._false: frozenset[tuple[int, str]] | None = None
         self._epoch = 0
         """Bumped when the ledger is read afresh or the verdicts change: every moment may
@@ -203,21 +203,22 @@ class LiveLedger:
 
     def refresh(self, store: RowSource, now: datetime) -> Ledger:
         oldest = since(self.config, now, self.span)
-        count, _, newer = store.hit_marks(self._last_hit)
+        replaced, _, newer = store.hit_marks(self._last_hit)
         rebuild = (self.ledger is None or self._since is None or oldest < self._since
-                   or self._count + newer != count)
+                   or replaced != self._replaced)
         if rebuild:
             self.ledger = Ledger(self.config)
-            self._since, self._last_hit, self._count = oldest, 0, 0
+            self._since, self._last_hit, self._replaced = oldest, 0, replaced
             self._epoch += 1
             self._added = []
         assert self.ledger is not None and self._since is not None
         if rebuild or newer:
             rows = store.scoring_rows(self._since, self._last_hit)
             self.ledger.add_rows(rows.entries, rows.grouped, rows.valued, word_string)
-            # Hits added between the count and the read make the next count disagree: a
-            # rebuild then, never a hit missed.
-            self._last_hit, self._count = rows.last_hit, count
+            # The read takes every hit after the last one read, so hits added since the
+            # marks are read too; hits replaced since make the next marks differ: a rebuild
+            # then, never a hit missed.
+            self._last_hit = rows.last_hit
             if not rebuild and rows.entries:
                 self._added.append(min(e[3] for e in rows.entries))
         false_hits = store.false_hits()

@@ -118,6 +118,7 @@ from sqlalchemy import (
     Dialect,
     Engine,
     Index,
+    Integer,
     Row,
     Table,
     Text,
@@ -134,6 +135,9 @@ from sqlalchemy import (
     or_,
     select,
     update,
+)
+from sqlalchemy import (
+    cast as cast_,
 )
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import make_url
@@ -351,6 +355,8 @@ _SOURCE = cast(Table, SourceRow.__table__)  # type: ignore[attr-defined]
 _ENTRY = cast(Table, EntryRow.__table__)  # type: ignore[attr-defined]
 _HIT = cast(Table, HitRow.__table__)  # type: ignore[attr-defined]
 _META = cast(Table, MetaRow.__table__)  # type: ignore[attr-defined]
+_HITS_REPLACED = "hits_replaced"
+"""The meta key counting transactions that replaced stored hits (see `hit_marks`)."""
 _FEEDBACK = cast(Table, FeedbackRow.__table__)  # type: ignore[attr-defined]
 _SNAPSHOT = cast(Table, SnapshotRow.__table__)  # type: ignore[attr-defined]
 _DIGEST = cast(Table, DigestRow.__table__)  # type: ignore[attr-defined]
@@ -1585,17 +1591,19 @@ class Store:
             )
 
     def hit_marks(self, after_hit: int = 0) -> tuple[int, int, int]:
-        """(number of hits, largest hit id, hits with id > `after_hit`): hits were only
-        added since a read up to `after_hit` when the count grew by exactly the last."""
+        """(how many times stored hits were replaced, largest hit id, hits with id >
+        `after_hit`): hits were only added since a read up to `after_hit` while the first
+        stays the same. Re-matching and edited entries replace hits; nothing else removes
+        any. Cheap at any size: no count of the table (40 ms at a million hits in SQLite)."""
         h = _HIT.c
         with self._guard("read"), self._read() as conn:
-            # One aggregate per query (see `change_marker`): SQLite answers a lone count()
-            # from the smallest index and a lone max() of the key at once, but scans the
-            # table for both together (75 ms instead of 10 at a million hits).
-            n = conn.execute(select(func.count()).select_from(_HIT)).scalar()
+            replaced = conn.execute(
+                select(_META.c.value).where(_META.c.key == _HITS_REPLACED)).scalar()
+            # One aggregate per query (see `change_marker`): a lone max() of the key is
+            # answered at once.
             top = conn.execute(select(func.max(h.id))).scalar()
             newer = conn.execute(select(func.count()).where(h.id > after_hit)).scalar()
-        return int(n or 0), int(top or 0), int(newer or 0)
+        return int(replaced or 0), int(top or 0), int(newer or 0)
 
     def hits_for(self, entry_pks: Iterable[int]) -> dict[int, list[StoredHit]]:
         """The hits of the given entries (entries without hits are absent)."""
@@ -1932,6 +1940,11 @@ class Store:
         rows: list[dict[str, Any]] = []
         for pk, hits in batch:
             rows.extend(_hit_rows(pk, hits, fingerprint))
+        # Counted in the same transaction, in one row update (concurrent writers queue on
+        # the row), so a reader of `hit_marks` sees every replacement.
+        conn.execute(self._insert(_META).values(key=_HITS_REPLACED, value="1")
+                     .on_conflict_do_update(index_elements=["key"], set_={
+                         "value": cast_(cast_(_META.c.value, Integer) + 1, Text)}))
         for chunk in _chunks(pks):
             conn.execute(delete(_HIT).where(_HIT.c.entry_pk.in_(chunk)))
             conn.execute(

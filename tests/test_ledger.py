@@ -282,6 +282,10 @@ def test_scoring_rows_after_a_hit_id_holds_only_later_hits(tmp_path: Path, after
         ingest(store, random.Random(1), 0, 2, now)
         rows = store.scoring_rows(now - timedelta(days=90), after)
         hits = sum(len(j.split()) for _, j in rows.grouped) + len(rows.valued)
-        total, top, newer = store.hit_marks(after)
+        replaced, top, newer = store.hit_marks(after)
+        # Only replacing hits (re-matching, an edited entry) moves the first mark.
+        store.replace_hits([(store.entries()[0].pk, [Hit("mobilization", ("x",))])], "fp2")
+        again = store.hit_marks(after)
     assert rows.last_hit == top
     assert hits == newer
+    assert (replaced, again[0]) == (0, 1)
