@@ -31,7 +31,9 @@ from monitor.tui import demo
 from monitor.tui.app import DetailScreen, MonitorApp, ScoresLoaded
 from monitor.tui.board import (
     Board,
+    Latest,
     arrow,
+    latest,
     level_bar,
     load_board,
     reading_board,
@@ -41,7 +43,7 @@ from monitor.tui.entry import EntryScreen
 from monitor.tui.feeds import FeedsScreen
 from monitor.tui.help import HelpScreen
 from monitor.tui.reading import load_trends, trend_days
-from monitor.tui.scenarios import Latest, latest, sort_key
+from monitor.tui.scenarios import sort_key
 
 ROOT = Path(__file__).resolve().parents[1]
 SHIPPED = ROOT / "indicators.yaml"
@@ -257,8 +259,8 @@ def test_the_latest_evidence_builds_no_story_and_shows_what_building_all_would(
     for limit in (1, 2, 5, 17, 100):
         board = load_board(url, rules, now)
         assert latest(board, limit) == every_latest(load_board(url, rules, now), limit)
+    assert list(board.latest) == every_latest(board, 100)  # found with the scores
     board = load_board(url, rules, now)
-    latest(board, 5)
     tables = [v.score.stories for v in board.views.values()]
     assert all(isinstance(t, StoryTable) for t in tables)
     assert sum(len(t._built) for t in tables) == 0  # type: ignore[attr-defined]

@@ -6,14 +6,17 @@ from __future__ import annotations
 
 import math
 import threading
-from dataclasses import dataclass
+from bisect import insort
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from monitor.evidence import LiveLedger, PastLevels, ledger_views
 from monitor.indicators import Config
-from monitor.scoring import ScenarioView, Score, tenths
+from monitor.ledger import F64, StoryTable
+from monitor.scoring import ScenarioView, Score, round_points, tenths
 
 if TYPE_CHECKING:
     from monitor.store import Store
@@ -40,6 +43,19 @@ class Board:
     is NaN."""
     past: PastLevels | None = None
     """Scores past moments from the hits this board was scored from (its trend)."""
+    tops: Mapping[str, tuple[str, float] | None] = field(default_factory=dict)
+    """Each scenario's `top_indicator`, found with the scores (off the event loop)."""
+    latest: Sequence[Latest] = ()
+    """`latest(board)`, found with the scores."""
+
+
+def scored_board(at: datetime, config: Config, views: dict[str, ScenarioView],
+                 past: PastLevels | None = None) -> Board:
+    """A board of scored views, with what its tables show of the stories worked out here:
+    in the worker or engine thread that scored them, not on the event loop drawing them."""
+    bare = Board(at, config, views, past=past)
+    tops = {sid: top_indicator(v.score) for sid, v in views.items()}
+    return Board(at, config, views, past=past, tops=tops, latest=tuple(latest(bare)))
 
 
 def load_board(store_url: str | None, indicators_path: Path | str,
@@ -120,7 +136,7 @@ def board_from(store: Store, config: Config, now: datetime | None = None) -> Boa
 def _scored(store: Store, config: Config, live: LiveLedger, now: datetime | None) -> Board:
     at = now or datetime.now(UTC)
     shown = ledger_views(store, config, at, store.last_alerts() if now is None else None, live)
-    return Board(at, config, shown, past=PastLevels(live, _kept_lock))
+    return scored_board(at, config, shown, PastLevels(live, _kept_lock))
 
 
 # One store and rules file's ledger, kept between refreshes: a refresh reads only the hits
@@ -182,3 +198,86 @@ def top_indicator(score: Score) -> tuple[str, float] | None:
         return None
     best = min(by, key=lambda i: (-abs(by[i][0]), i))
     return best, round(score.indicator_points()[best], 1)
+
+
+# --- the latest evidence across scenarios ---------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Latest:
+    """A story behind some scenario's level: when its latest report came, its strongest
+    report, and the points it gives each scenario it counts for (largest first)."""
+
+    when: datetime
+    entry: int
+    source: str
+    grade: str
+    title: str
+    points: tuple[tuple[str, float], ...]
+
+
+class _Newest:
+    """One scenario's newest stories, latest first, read without building them where the
+    stories are a ledger's table."""
+
+    def __init__(self, score: Score, limit: int) -> None:
+        stories = score.stories
+        self.table = stories if isinstance(stories, StoryTable) else None
+        if self.table is not None:  # a ledger's: no sort of the million others
+            self.at = self.table.newest_at(limit)
+            self.latest = [self.table.latest_at(j) for j in self.at]
+            self.points: Sequence[float] | F64 = self.table.rounded_at()
+        else:
+            order = sorted(range(len(stories)), key=lambda i: stories[i].latest, reverse=True)
+            self.at = order[:limit]
+            self.latest = [stories[i].latest for i in self.at]
+            self.points = round_points(stories, score.level)
+        self.stories = stories
+
+    def lead(self, n: int) -> tuple[int, str, str, str]:
+        """(entry, source, grade, title) of the story's strongest report."""
+        j = self.at[n]
+        if self.table is not None:
+            return self.table.lead_at(j)
+        r = self.stories[j].reports[0]
+        return r.entry, r.source, r.grade, r.title
+
+    def cluster(self, n: int) -> int:
+        j = self.at[n]
+        return self.table.cluster_at(j) if self.table is not None else self.stories[j].cluster
+
+    def points_of(self, n: int) -> float:
+        return float(self.points[self.at[n]])
+
+
+def latest(board: Board, limit: int = 100) -> list[Latest]:
+    """The stories whose latest report is newest, over every scenario: what just moved.
+
+    A story is shown by its strongest report, one row per such report with the points of
+    every scenario it counts for. Stories are read newest first across scenarios, and only
+    while they can matter: once `limit` rows are newer, an older story can still add its
+    scenario's points to one of them (then its cluster is that row's), never make a row."""
+    newest = {sid: _Newest(view.score, limit) for sid, view in board.views.items()}
+    queue = sorted((when, sid, n) for sid, got in newest.items()
+                   for n, when in enumerate(got.latest))
+    found: dict[int, tuple[datetime, tuple[int, str, str, str], list[tuple[str, float]]]] = {}
+    clusters: set[int] = set()
+    whens: list[datetime] = []  # the rows' times, ascending
+    for when, sid, n in reversed(queue):
+        settled = len(whens) >= limit and when < whens[-limit]
+        source = newest[sid]
+        if settled and source.cluster(n) not in clusters:
+            continue
+        lead = source.lead(n)
+        if settled and lead[0] not in found:
+            continue
+        if lead[0] not in found:
+            found[lead[0]] = (when, lead, [])
+            insort(whens, when)
+            clusters.add(source.cluster(n))
+        found[lead[0]][2].append((sid, source.points_of(n)))
+    rows = [Latest(when, entry, src, grade, title,
+                   tuple(sorted(points, key=lambda x: (-abs(x[1]), x[0]))))
+            for when, (entry, src, grade, title), points in found.values()]
+    rows.sort(key=lambda x: (x.when, x.entry), reverse=True)
+    return rows[:limit]

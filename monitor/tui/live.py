@@ -40,7 +40,7 @@ from monitor.poll import Poller, PollReport, rematch
 from monitor.rules import Rules, load
 from monitor.scheduler import serve
 from monitor.store import Store
-from monitor.tui.board import TREND_SPAN, Board, board_from, reading_board
+from monitor.tui.board import TREND_SPAN, Board, board_from, reading_board, scored_board
 from monitor.watch import Crossing, Listener, Reading, Reload, Watch, saved_at
 
 log = logging.getLogger("monitor.dashboard")
@@ -206,7 +206,7 @@ class Polling:
         async def on_reading(reading: Reading) -> None:
             nonlocal recorded
             recorded = True
-            events.board(Board(reading.at, poller.rules.config, reading.views, past=reading.past))
+            events.board(scored_board(reading.at, poller.rules.config, reading.views, reading.past))
             if mailer is not None:
                 try:
                     await mailer.retry(reading)

@@ -9,18 +9,15 @@ gives way first; wider terminals get the full 30-day trend and the top indicator
 from __future__ import annotations
 
 import math
-from bisect import insort
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from datetime import datetime
 
 from rich.text import Text
 from textual.coordinate import Coordinate
 from textual.widgets import DataTable
 
-from monitor.ledger import F64, StoryTable
-from monitor.scoring import ScenarioView, Score, round_points
-from monitor.tui.board import Board, level_bar, shown_change, tenths, top_indicator
+from monitor.scoring import ScenarioView
+from monitor.tui.board import Board, Latest, level_bar, shown_change, tenths, top_indicator
 from monitor.tui.shapes import change_text, level_style, short_time, shown, sparkline
 from monitor.tui.widgets import matches
 
@@ -144,93 +141,13 @@ class ScenarioTable(DataTable[Text]):
                 marks(v, shape.trend >= 30),
             ]
             if shape.top:
-                top = top_indicator(v.score)
+                top = board.tops[s.id] if s.id in board.tops else top_indicator(v.score)
                 row.append(Text(f"{top[0]} {top[1]:+.1f}" if top else "-", no_wrap=True,
                                 overflow="ellipsis"))
             self.add_row(*row, key=s.id)
         ids = [s.id for s in scenarios]
         if cursor_id in ids:
             self.move_cursor(row=ids.index(str(cursor_id)), animate=False)
-
-
-@dataclass(frozen=True)
-class Latest:
-    """A story behind some scenario's level: when its latest report came, its strongest
-    report, and the points it gives each scenario it counts for (largest first)."""
-
-    when: datetime
-    entry: int
-    source: str
-    grade: str
-    title: str
-    points: tuple[tuple[str, float], ...]
-
-
-class _Newest:
-    """One scenario's newest stories, latest first, read without building them where the
-    stories are a ledger's table."""
-
-    def __init__(self, score: Score, limit: int) -> None:
-        stories = score.stories
-        self.table = stories if isinstance(stories, StoryTable) else None
-        if self.table is not None:  # a ledger's: no sort of the million others
-            self.at = self.table.newest_at(limit)
-            self.latest = [self.table.latest_at(j) for j in self.at]
-            self.points: Sequence[float] | F64 = self.table.rounded_at()
-        else:
-            order = sorted(range(len(stories)), key=lambda i: stories[i].latest, reverse=True)
-            self.at = order[:limit]
-            self.latest = [stories[i].latest for i in self.at]
-            self.points = round_points(stories, score.level)
-        self.stories = stories
-
-    def lead(self, n: int) -> tuple[int, str, str, str]:
-        """(entry, source, grade, title) of the story's strongest report."""
-        j = self.at[n]
-        if self.table is not None:
-            return self.table.lead_at(j)
-        r = self.stories[j].reports[0]
-        return r.entry, r.source, r.grade, r.title
-
-    def cluster(self, n: int) -> int:
-        j = self.at[n]
-        return self.table.cluster_at(j) if self.table is not None else self.stories[j].cluster
-
-    def points_of(self, n: int) -> float:
-        return float(self.points[self.at[n]])
-
-
-def latest(board: Board, limit: int = 100) -> list[Latest]:
-    """The stories whose latest report is newest, over every scenario: what just moved.
-
-    A story is shown by its strongest report, one row per such report with the points of
-    every scenario it counts for. Stories are read newest first across scenarios, and only
-    while they can matter: once `limit` rows are newer, an older story can still add its
-    scenario's points to one of them (then its cluster is that row's), never make a row."""
-    newest = {sid: _Newest(view.score, limit) for sid, view in board.views.items()}
-    queue = sorted((when, sid, n) for sid, got in newest.items()
-                   for n, when in enumerate(got.latest))
-    found: dict[int, tuple[datetime, tuple[int, str, str, str], list[tuple[str, float]]]] = {}
-    clusters: set[int] = set()
-    whens: list[datetime] = []  # the rows' times, ascending
-    for when, sid, n in reversed(queue):
-        settled = len(whens) >= limit and when < whens[-limit]
-        source = newest[sid]
-        if settled and source.cluster(n) not in clusters:
-            continue
-        lead = source.lead(n)
-        if settled and lead[0] not in found:
-            continue
-        if lead[0] not in found:
-            found[lead[0]] = (when, lead, [])
-            insort(whens, when)
-            clusters.add(source.cluster(n))
-        found[lead[0]][2].append((sid, source.points_of(n)))
-    rows = [Latest(when, entry, src, grade, title,
-                   tuple(sorted(points, key=lambda x: (-abs(x[1]), x[0]))))
-            for when, (entry, src, grade, title), points in found.values()]
-    rows.sort(key=lambda x: (x.when, x.entry), reverse=True)
-    return rows[:limit]
 
 
 class LatestTable(DataTable[Text]):
@@ -248,7 +165,7 @@ class LatestTable(DataTable[Text]):
         hold every word of `needle` (the scenarios' filter)."""
         self.board = board or self.board
         self.needle = self.needle if needle is None else needle
-        rows = latest(self.board) if self.board is not None else []
+        rows = self.board.latest if self.board is not None else ()
         self.rows_shown = [r for r in rows
                            if matches(self.needle, r.title, r.source, *(s for s, _ in r.points))]
         self._draw()
