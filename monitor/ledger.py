@@ -1029,10 +1029,15 @@ class StoryTable(Sequence[Story]):
         return self.rounded_at(places)[self._order()].tolist()
 
     def _per_indicator(self, values: F64) -> dict[str, float]:
+        # A part holds one indicator's stories, side by side: one slice sum each.
         code = self._columns()[0]
-        sums = np.bincount(code, weights=values, minlength=len(self.ledger._ind_ids))
+        sums: dict[int, float] = {}
+        for lo, hi in self._bounds:
+            if hi > lo:
+                c = int(code[lo])
+                sums[c] = sums.get(c, 0.0) + float(values[lo:hi].sum())
         ids = self.ledger._ind_ids
-        return {ids[c]: float(sums[c]) for c in self._first_seen()}
+        return {ids[c]: sums[c] for c in self._first_seen()}
 
     def _first_seen(self) -> list[int]:
         """The indicators of the stories, in the order they first appear in story order: by
@@ -1056,12 +1061,16 @@ class StoryTable(Sequence[Story]):
 
     def by_indicator(self) -> dict[str, tuple[float, float, int]]:
         """`Score.by_indicator` without building the stories."""
-        code, _, evidence = self._columns()[:3]
-        counts = np.bincount(code, minlength=len(self.ledger._ind_ids))
-        points = self._per_indicator(self._points())
+        code = self._columns()[0]
+        counts: dict[int, int] = {}
+        for lo, hi in self._bounds:
+            if hi > lo:
+                counts[int(code[lo])] = counts.get(int(code[lo]), 0) + hi - lo
+        share = self.level / self.total if self.total > 0 else 0.0
         ids = self.ledger._ind_ids
-        return {iid: (e, points[iid], int(counts[ids.index(iid)]))
-                for iid, e in self._per_indicator(evidence).items()}
+        code_of = {iid: n for n, iid in enumerate(ids)}
+        return {iid: (e, e * share, counts[code_of[iid]])
+                for iid, e in self._per_indicator(self._columns()[2]).items()}
 
     def indicator_points(self, places: int = 1) -> dict[str, float]:
         """Indicator -> the sum of its stories' rounded points (`round_points`)."""

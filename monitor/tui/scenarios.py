@@ -159,6 +159,7 @@ class LatestTable(DataTable[Text]):
         self.rows_shown: list[Latest] = []
         self.board: Board | None = None
         self.needle = ""
+        self._drawn_width = -1
 
     def show(self, board: Board | None = None, needle: str | None = None) -> None:
         """Re-draw from `board`, narrowed to the stories whose title, source or scenarios
@@ -166,15 +167,22 @@ class LatestTable(DataTable[Text]):
         self.board = board or self.board
         self.needle = self.needle if needle is None else needle
         rows = self.board.latest if self.board is not None else ()
-        self.rows_shown = [r for r in rows
-                           if matches(self.needle, r.title, r.source, *(s for s, _ in r.points))]
+        shown = [r for r in rows
+                 if matches(self.needle, r.title, r.source, *(s for s, _ in r.points))]
+        if shown == self.rows_shown and self._drawn_width == self._width():
+            return  # a refresh that moved nothing shown here: no hundred rows laid out again
+        self.rows_shown = shown
         self._draw()
 
     def on_resize(self) -> None:
-        self._draw()
+        if self._width() != self._drawn_width:
+            self._draw()
+
+    def _width(self) -> int:
+        return self.size.width or self.app.size.width
 
     def _draw(self) -> None:
-        width = self.size.width or self.app.size.width
+        width = self._drawn_width = self._width()
         self.clear(columns=True)
         moves = 34 if width >= 110 else 28
         self.add_column(Text("time"), width=11)
