@@ -48,6 +48,17 @@ from monitor.scoring import Evidence, ScenarioView, Score, Story, Surge
 
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _REBASE = scoring.REBASE // timedelta(microseconds=1)
+_SMALL = 6
+"""Stories of up to this many reports are summed as one polynomial in the decay factor:
+their coefficients stay small enough that the sum is exact to about 1e-14."""
+
+
+def _ranks(lens: I64) -> I64:
+    """0, 1, ... len - 1 for each of `lens`, end to end."""
+    if not len(lens):
+        return np.zeros(0, np.int64)
+    starts = np.r_[0, np.cumsum(lens)[:-1]]
+    return np.arange(int(lens.sum())) - np.repeat(starts, lens)
 _POSITIVE = (1 << 62) - 1
 I64 = npt.NDArray[np.int64]
 F64 = npt.NDArray[np.float64]
@@ -141,6 +152,7 @@ class _Chosen:
         self.lead = lead
         self.lead_src = lead_src
         self.at: int | None = None
+        self._poly: tuple[list[float], I64] | None = None
         self.decay = np.zeros(0)
         """Each report's decay at `at` (`scoring.decay`'s hour)."""
 
@@ -148,6 +160,50 @@ class _Chosen:
         # As the reference takes them: ages in exact microseconds, then the power.
         self.decay = np.power(0.5, (at - self.when) / 1e6 / half_life)
         self.at = at
+        self._poly = None
+
+    def total(self, factor: float | None) -> float:
+        """The sum over the stories of weight x strength, with the reports' decays at `at`
+        times `factor`: a story of reports a_i is `1 - prod(1 - a_i f)`, a polynomial in f,
+        so the stories of up to `_SMALL` reports sum to one polynomial (kept until the next
+        hour), and only the larger ones are multiplied out each time."""
+        if self._poly is None:
+            self._poly = self._polynomial()
+        coefficients, big = self._poly
+        f = 1.0 if factor is None else factor
+        out = 0.0
+        for c in reversed(coefficients):  # Horner, highest power first
+            out = out * f + c
+        out *= f
+        if len(big):
+            lens = np.diff(np.r_[self.starts, len(self.rel)])
+            rows = np.repeat(self.starts[big], lens[big]) + _ranks(lens[big])
+            a = self.rel[rows] * (self.decay[rows] * f)
+            firsts = np.r_[0, np.cumsum(lens[big])[:-1]]
+            strength = 1.0 - np.multiply.reduceat(1.0 - a, firsts)
+            w = self.weight[big] if self.weight is not None else 1.0
+            out += float(np.sum(w * strength))
+        return out
+
+    def _polynomial(self) -> tuple[list[float], I64]:
+        lens = np.diff(np.r_[self.starts, len(self.rel)])
+        small = np.flatnonzero(lens <= _SMALL)
+        a = self.rel * self.decay
+        # e[j] per story: the elementary symmetric sums of its reports' a_i, built one
+        # report rank at a time.
+        e = np.zeros((_SMALL + 1, len(small)))
+        e[0] = 1.0
+        for r in range(_SMALL):
+            has = np.flatnonzero(lens[small] > r)
+            if not len(has):
+                break
+            ar = a[self.starts[small[has]] + r]
+            for j in range(r + 1, 0, -1):
+                e[j, has] += ar * e[j - 1, has]
+        w = self.weight[small] if self.weight is not None else np.ones(len(small))
+        # 1 - prod(1 - a_i f) = sum over j >= 1 of (-1)**(j+1) e_j f**j
+        coefficients = [float((-1) ** (j + 1) * np.sum(w * e[j])) for j in range(1, _SMALL + 1)]
+        return coefficients, np.flatnonzero(lens > _SMALL)
 
 
 @dataclass(frozen=True)
@@ -493,6 +549,24 @@ class Ledger:
         cached = self._cache.get((*key, half_life, at))
         if cached is not None:
             return cached
+        chosen, factor = self._chosen_at(key, half_life, at)
+        if factor is None:
+            strength = chosen.rel * chosen.decay
+        else:
+            strength = chosen.rel * (chosen.decay * factor)
+        if len(strength):
+            missing = np.multiply.reduceat(1.0 - strength, chosen.starts)
+        else:
+            missing = np.zeros(0)
+        stories = _Stories(chosen.clusters, 1.0 - missing, chosen.weight, chosen.latest,
+                           chosen.lead, chosen.lead_src)
+        self._cache[(*key, half_life, at)] = stories
+        return stories
+
+    def _chosen_at(self, key: tuple[int, str | None], half_life: float, at: int
+                   ) -> tuple[_Chosen, float | None]:
+        """The reports of the track `key` that count at `at`, with their decays at the hour
+        `at` falls in, and the factor from there to `at` (None: `at` is on the hour)."""
         t = self._prepare()[key]
         cutoff_dt = from_us(at) - timedelta(seconds=half_life * scoring.HORIZON_HALF_LIVES)
         cutoff = to_us(cutoff_dt)
@@ -516,18 +590,7 @@ class Ledger:
         ref = at - at % _REBASE
         if ref != chosen.at:
             chosen.rebase(ref, half_life)
-        if at == ref:
-            strength = chosen.rel * chosen.decay
-        else:
-            strength = chosen.rel * (chosen.decay * 0.5 ** ((at - ref) / 1e6 / half_life))
-        if len(strength):
-            missing = np.multiply.reduceat(1.0 - strength, chosen.starts)
-        else:
-            missing = np.zeros(0)
-        stories = _Stories(chosen.clusters, 1.0 - missing, chosen.weight, chosen.latest,
-                           chosen.lead, chosen.lead_src)
-        self._cache[(*key, half_life, at)] = stories
-        return stories
+        return chosen, (None if at == ref else 0.5 ** ((at - ref) / 1e6 / half_life))
 
     def _selection(self, key: tuple[int, str | None], t: _Track, half_life: float, at: int,
                    cutoff: int, since_key: tuple[Any, ...]) -> tuple[I64, I64 | None]:
@@ -709,6 +772,36 @@ class Ledger:
             out += self._recent._parts(scenario, at)
         return out
 
+    def _total(self, scenario: str, at: int) -> float:
+        """The evidence of `scenario` at `at`, as `score` sums it, without its stories: each
+        track's sum is a polynomial in the decay factor since the hour (`_Chosen.total`)."""
+        tracks = self._prepare()
+        half_life = scoring.half_life_seconds(self.config, scenario)
+        sums = []
+        for code, indicator in enumerate(self.config.indicators):
+            if indicator.conditions:
+                key: tuple[int, str | None] = (code, scenario)
+                if key not in tracks:
+                    continue
+                chosen, factor = self._chosen_at(key, half_life, at)
+                sums.append(chosen.total(factor))
+            else:
+                w = indicator.weight.get(scenario, 0.0)
+                if not w:
+                    continue
+                chosen, factor = self._chosen_at((code, None), half_life, at)
+                sums.append(w * chosen.total(factor))
+        total = math.fsum(sums)
+        if self._recent is not None:
+            total += math.fsum(float(np.sum(p.evidence))
+                               for p in self._recent._parts(scenario, at))
+        return total
+
+    def level(self, scenario: str, now: datetime) -> float:
+        """`score(scenario, now).level`, from sums alone: the moments whose stories no one
+        reads (a view's day and week before)."""
+        return scoring.level_of(self._total(scenario, to_us(now)), self.settings.scale)
+
     def score(self, scenario: str, now: datetime) -> Score:
         """What `scoring.score(scenario, hits, config, now, settings, false_hits)` gives."""
         at = to_us(now)
@@ -808,13 +901,13 @@ class Ledger:
         out = {}
         for s in self.config.scenarios:
             current = self.score(s.id, now)
-            day = self.score(s.id, now - timedelta(days=1))
-            week = self.score(s.id, now - timedelta(days=7))
+            day = self.level(s.id, now - timedelta(days=1))
+            week = self.level(s.id, now - timedelta(days=7))
             related = [i.id for i in self.config.indicators if scoring._touches(i, s.id)]
             ok = self.converged(s.id, current, now)
             alert_at = s.alert if s.alert is not None else self.config.defaults.alert
             out[s.id] = ScenarioView(
-                current, current.level - day.level, current.level - week.level,
+                current, current.level - day, current.level - week,
                 tuple(surging[i] for i in related if i in surging),
                 scoring.alert_state(was.get(s.id, False), current.level, alert_at,
                                     self.settings.hysteresis, ok),

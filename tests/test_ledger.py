@@ -10,6 +10,7 @@ import random
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -17,7 +18,7 @@ from hypothesis import strategies as st
 from monitor import evidence, scoring
 from monitor.evidence import LiveLedger, ledger_views
 from monitor.indicators import Config
-from monitor.ledger import StoryTable, ledger_of
+from monitor.ledger import StoryTable, _Chosen, ledger_of
 from monitor.model import Entry, Hit
 from monitor.rules import load
 from monitor.scoring import Evidence, ScenarioView
@@ -289,3 +290,24 @@ def test_scoring_rows_after_a_hit_id_holds_only_later_hits(tmp_path: Path, after
     assert rows.last_hit == top
     assert hits == newer
     assert (replaced, again[0]) == (0, 1)
+
+
+def test_a_track_sums_its_stories_as_a_polynomial_in_the_decay_factor() -> None:
+    # Stories of 1 to 12 reports, small ones summed as one polynomial, large ones multiplied
+    # out: the same sum as each story's 1 - prod(1 - a f), to 1e-13.
+    rng = np.random.default_rng(3)
+    lens = np.array([1, 2, 3, 1, 6, 7, 12, 2, 5, 1], np.int64)
+    starts = np.r_[0, np.cumsum(lens)[:-1]].astype(np.int64)
+    n = int(lens.sum())
+    rel = rng.choice([0.95, 0.8, 0.6, 0.4, 0.2], n)
+    weight = rng.choice([-1.5, 1.0, 2.0, 3.0], len(lens))
+    chosen = _Chosen(rng.integers(0, 10**12, n), rel, starts, np.arange(len(lens)), weight,
+                     np.zeros(len(lens), np.int64), np.zeros(len(lens), np.int64),
+                     np.zeros(len(lens), np.int64))
+    chosen.rebase(10**12, 7 * 86400.0)
+    for factor in (None, 0.9999, 0.997, 0.5):
+        f = 1.0 if factor is None else factor
+        a = chosen.rel * chosen.decay * f
+        expected = sum(w * (1 - np.prod(1 - a[s:s + k]))
+                       for w, s, k in zip(weight, starts, lens, strict=True))
+        assert math.isclose(chosen.total(factor), expected, rel_tol=1e-13)
