@@ -15,7 +15,9 @@ from dataclasses import dataclass
 from rich.text import Text
 from textual.coordinate import Coordinate
 from textual.widgets import DataTable
+from textual.widgets.data_table import ColumnKey
 
+from monitor.indicators import Scenario
 from monitor.scoring import ScenarioView
 from monitor.tui.board import Board, Latest, level_bar, shown_change, tenths, top_indicator
 from monitor.tui.shapes import change_text, level_style, short_time, shown, sparkline
@@ -82,6 +84,9 @@ class ScenarioTable(DataTable[Text]):
         self.order = SORTS[0]
         self.needle = ""
         self._drawn_width = -1
+        self._heads: list[tuple[tuple[object, ...], int]] = []
+        self._rows: list[tuple[str, list[Text]]] = []
+        self._column_keys: list[ColumnKey] = []
 
     def show(self, board: Board | None = None,
              trends: Mapping[str, Sequence[float | None]] | None = None,
@@ -107,47 +112,65 @@ class ScenarioTable(DataTable[Text]):
         cursor_id = None
         if self.row_count and 0 <= self.cursor_row < self.row_count:
             cursor_id = self.coordinate_to_cell_key(Coordinate(self.cursor_row, 0)).row_key.value
-        self.clear(columns=True)
         head = {self.order: " ▼"}
-        self.add_column(Text("scenario" + head.get("file", "")), width=shape.title)
-        self.add_column(Text("level" + head.get("level", "")), width=shape.bar + 6)
-        self.add_column(Text("24 h" + head.get("24 h", ""), justify="right"), width=6)
-        self.add_column(Text("7 d" + head.get("7 d", ""), justify="right"), width=6)
-        self.add_column(Text("30 days"), width=shape.trend)
-        self.add_column(Text("marks"), width=shape.marks)
+        columns = [(Text("scenario" + head.get("file", "")), shape.title),
+                   (Text("level" + head.get("level", "")), shape.bar + 6),
+                   (Text("24 h" + head.get("24 h", ""), justify="right"), 6),
+                   (Text("7 d" + head.get("7 d", ""), justify="right"), 6),
+                   (Text("30 days"), shape.trend),
+                   (Text("marks"), shape.marks)]
         if shape.top:
-            self.add_column(Text("top indicator"), width=shape.top)
-        if board is None:
+            columns.append((Text("top indicator"), shape.top))
+        rows: list[tuple[str, list[Text]]] = []
+        if board is not None:
+            scenarios = [s for s in board.config.scenarios
+                         if matches(self.needle, s.id, s.title, s.question)]
+            if self.order != "file":
+                scenarios.sort(key=lambda s: sort_key(self.order, board.views[s.id]))
+            rows = [(s.id, self._cells(board, s, shape)) for s in scenarios]
+        heads = [(_signature(t), w) for t, w in columns]
+        if heads == self._heads and [k for k, _ in rows] == [k for k, _ in self._rows]:
+            # The same rows in the same order: change only the cells that differ, so the
+            # table keeps its layout (clearing it makes the screen lay everything out anew).
+            for (key, cells), (_, was) in zip(rows, self._rows, strict=True):
+                for n, (cell, old) in enumerate(zip(cells, was, strict=True)):
+                    if _signature(cell) != _signature(old):
+                        self.update_cell(key, self._column_keys[n], cell)
+            self._rows = rows
             return
-        scenarios = [s for s in board.config.scenarios
-                     if matches(self.needle, s.id, s.title, s.question)]
-        if self.order != "file":
-            scenarios.sort(key=lambda s: sort_key(self.order, board.views[s.id]))
-        alert_default = board.config.defaults.alert
-        hysteresis = board.config.defaults.hysteresis
-        for s in scenarios:
-            v = board.views[s.id]
-            level = v.score.level
-            style = level_style(tenths(level), s.alert if s.alert is not None else alert_default,
-                                hysteresis)
-            bar = Text(level_bar(level, shape.bar), style=style, no_wrap=True)
-            bar.append(f"{tenths(level):6.1f}", style="bold" if v.alert else "")
-            row = [
-                shown(s.title, "bold" if v.alert else ""),
-                bar,
-                change_text(shown_change(level, v.change_24h)),
-                change_text(shown_change(level, v.change_7d)),
-                sparkline(self.trends.get(s.id, ()), shape.trend),
-                marks(v, shape.trend >= 30),
-            ]
-            if shape.top:
-                top = board.tops[s.id] if s.id in board.tops else top_indicator(v.score)
-                row.append(Text(f"{top[0]} {top[1]:+.1f}" if top else "-", no_wrap=True,
-                                overflow="ellipsis"))
-            self.add_row(*row, key=s.id)
-        ids = [s.id for s in scenarios]
+        self.clear(columns=True)
+        self._column_keys = [self.add_column(t, width=w) for t, w in columns]
+        self._heads, self._rows = heads, rows
+        for key, cells in rows:
+            self.add_row(*cells, key=key)
+        ids = [key for key, _ in rows]
         if cursor_id in ids:
             self.move_cursor(row=ids.index(str(cursor_id)), animate=False)
+
+    def _cells(self, board: Board, s: Scenario, shape: Layout) -> list[Text]:
+        v = board.views[s.id]
+        level = v.score.level
+        alert_at = s.alert if s.alert is not None else board.config.defaults.alert
+        style = level_style(tenths(level), alert_at, board.config.defaults.hysteresis)
+        bar = Text(level_bar(level, shape.bar), style=style, no_wrap=True)
+        bar.append(f"{tenths(level):6.1f}", style="bold" if v.alert else "")
+        row = [
+            shown(s.title, "bold" if v.alert else ""),
+            bar,
+            change_text(shown_change(level, v.change_24h)),
+            change_text(shown_change(level, v.change_7d)),
+            sparkline(self.trends.get(s.id, ()), shape.trend),
+            marks(v, shape.trend >= 30),
+        ]
+        if shape.top:
+            top = board.tops[s.id] if s.id in board.tops else top_indicator(v.score)
+            row.append(Text(f"{top[0]} {top[1]:+.1f}" if top else "-", no_wrap=True,
+                            overflow="ellipsis"))
+        return row
+
+
+def _signature(text: Text) -> tuple[object, ...]:
+    return text.plain, str(text.style), tuple(text.spans), text.justify
 
 
 class LatestTable(DataTable[Text]):
