@@ -23,6 +23,7 @@ from functools import wraps
 from pathlib import Path
 from typing import Any, TypeVar
 
+from rich.cells import cell_len
 from rich.text import Text
 from textual import work
 from textual.app import App, ComposeResult, SystemCommand
@@ -181,6 +182,7 @@ class MonitorApp(App[None]):
         # finish (cancelling them instead would never finish under a busy live engine).
         self._trends_next: Board | None = None
         self._trends_board: Board | None = None
+        self._status_lines = 1
         self.engine = engine
         self.engine_thread: threading.Thread | None = None
 
@@ -224,7 +226,7 @@ class MonitorApp(App[None]):
             await asyncio.to_thread(thread.join)
 
     def action_reload(self) -> None:
-        self.query_one("#status", Static).update(Text("Scoring…"))
+        self._set_status(Text("Scoring…"))
         self._score()
 
     def rescore(self, reason: str) -> None:
@@ -356,11 +358,20 @@ class MonitorApp(App[None]):
             status.append(f", {table.row_count} shown for “{table.needle}”")
         elif not board.reading:
             status.append(". ? for keys", style="dim")
-        self.query_one("#status", Static).update(status)
+        self._set_status(status)
+
+    def _set_status(self, text: Text) -> None:
+        # The screen is laid out again only when the line's height changes: a refresh then
+        # redraws one line instead of the whole screen.
+        status = self.query_one("#status", Static)
+        room = max((status.size.width or self.size.width) - 2, 1)
+        lines = sum(max(1, -(-cell_len(line) // room)) for line in text.plain.split("\n"))
+        status.update(text, layout=lines != self._status_lines)
+        self._status_lines = lines
 
     @_unless_closing
     def on_load_failed(self, message: LoadFailed) -> None:
-        self.query_one("#status", Static).update(Text(message.error, style="bold red"))
+        self._set_status(Text(message.error, style="bold red"))
 
     @_unless_closing
     def on_rules_reloaded(self, message: RulesReloaded) -> None:
