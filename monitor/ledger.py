@@ -153,6 +153,8 @@ class _Chosen:
         self.lead_src = lead_src
         self.at: int | None = None
         self._poly: tuple[list[float], I64] | None = None
+        self._small = np.zeros(0, bool)
+        self.stale: tuple[int, npt.NDArray[np.bool_]] | None = None
         self.decay = np.zeros(0)
         """Each report's decay at `at` (`scoring.decay`'s hour)."""
 
@@ -162,7 +164,8 @@ class _Chosen:
         self.at = at
         self._poly = None
 
-    def total(self, factor: float | None) -> float:
+    def total(self, factor: float | None,
+              stale: npt.NDArray[np.bool_] | None = None) -> float:
         """The sum over the stories of weight x strength, with the reports' decays at `at`
         times `factor`: a story of reports a_i is `1 - prod(1 - a_i f)`, a polynomial in f,
         so the stories of up to `_SMALL` reports sum to one polynomial (kept until the next
@@ -175,19 +178,28 @@ class _Chosen:
         for c in reversed(coefficients):  # Horner, highest power first
             out = out * f + c
         out *= f
-        if len(big):
-            lens = np.diff(np.r_[self.starts, len(self.rel)])
-            rows = np.repeat(self.starts[big], lens[big]) + _ranks(lens[big])
-            a = self.rel[rows] * (self.decay[rows] * f)
-            firsts = np.r_[0, np.cumsum(lens[big])[:-1]]
-            strength = 1.0 - np.multiply.reduceat(1.0 - a, firsts)
-            w = self.weight[big] if self.weight is not None else 1.0
-            out += float(np.sum(w * strength))
+        out += self._direct(big, f)
+        if stale is not None and stale.any():  # taken out again: they count elsewhere
+            out -= self._direct(np.flatnonzero(stale & self._small), f)
+            out -= self._direct(np.flatnonzero(stale & ~self._small), f)
         return out
+
+    def _direct(self, stories: I64, f: float) -> float:
+        """The sum of weight x strength of some stories, each multiplied out."""
+        if not len(stories):
+            return 0.0
+        lens = np.diff(np.r_[self.starts, len(self.rel)])[stories]
+        rows = np.repeat(self.starts[stories], lens) + _ranks(lens)
+        a = self.rel[rows] * (self.decay[rows] * f)
+        firsts = np.r_[0, np.cumsum(lens)[:-1]]
+        strength = 1.0 - np.multiply.reduceat(1.0 - a, firsts)
+        w = self.weight[stories] if self.weight is not None else 1.0
+        return float(np.sum(w * strength))
 
     def _polynomial(self) -> tuple[list[float], I64]:
         lens = np.diff(np.r_[self.starts, len(self.rel)])
-        small = np.flatnonzero(lens <= _SMALL)
+        self._small = lens <= _SMALL
+        small = np.flatnonzero(self._small)
         a = self.rel * self.decay
         # e[j] per story: the elementary symmetric sums of its reports' a_i, built one
         # report rank at a time.
@@ -389,7 +401,6 @@ class Ledger:
         self._counted = np.concatenate([self._counted, ~self._false_mask(start)])
         self._touched = touched
         self._touched_gen += 1
-        self._chosen.clear()
         self._recent = self._sub(rows)
 
     def _sub(self, rows: I64) -> Ledger:
@@ -560,6 +571,13 @@ class Ledger:
             missing = np.zeros(0)
         stories = _Stories(chosen.clusters, 1.0 - missing, chosen.weight, chosen.latest,
                            chosen.lead, chosen.lead_src)
+        stale = self._stale(chosen)
+        if stale is not None:  # stories new hits touched are scored in `_recent`
+            keep = ~stale
+            stories = _Stories(stories.cluster[keep], stories.strength[keep],
+                               None if stories.weight is None else stories.weight[keep],
+                               stories.latest[keep], stories.lead[keep],
+                               stories.lead_src[keep])
         self._cache[(*key, half_life, at)] = stories
         return stories
 
@@ -575,15 +593,11 @@ class Ledger:
         # few seconds later usually finds it made (only the decays move).
         since_key = (*key, half_life, int(np.searchsorted(t.times, at, "right")),
                      int(np.searchsorted(t.times, cutoff, "left")))
-        chosen = self._chosen.get((*since_key, self._touched_gen))
+        chosen = self._chosen.get(since_key)
         if chosen is None:
             last, edge = self._selection(key, t, half_life, at, cutoff, since_key)
-            if len(self._touched):  # stories new hits touched are scored in `_recent`
-                last = last[~np.isin(t.cluster[last], self._touched)]
-                if edge is not None:
-                    edge = edge[~np.isin(edge, self._touched)]
-            chosen = self._chosen_of(t, last, edge, at, cutoff, half_life)
-            self._chosen[(*since_key, self._touched_gen)] = chosen
+            chosen = self._chosen[since_key] = self._chosen_of(t, last, edge, at, cutoff,
+                                                               half_life)
         self._used.add(since_key)
         # Decays as `scoring.decay` takes them: at the hour `at` falls in (kept, so a refresh
         # in the same hour does not raise a million powers again), times one factor since.
@@ -591,6 +605,15 @@ class Ledger:
         if ref != chosen.at:
             chosen.rebase(ref, half_life)
         return chosen, (None if at == ref else 0.5 ** ((at - ref) / 1e6 / half_life))
+
+    def _stale(self, chosen: _Chosen) -> npt.NDArray[np.bool_] | None:
+        """Which of `chosen`'s stories hits added since were prepared touch (None: none
+        are): they count in `_recent` instead. Kept with `chosen` until more hits come."""
+        if not len(self._touched):
+            return None
+        if chosen.stale is None or chosen.stale[0] != self._touched_gen:
+            chosen.stale = (self._touched_gen, np.isin(chosen.clusters, self._touched))
+        return chosen.stale[1]
 
     def _selection(self, key: tuple[int, str | None], t: _Track, half_life: float, at: int,
                    cutoff: int, since_key: tuple[Any, ...]) -> tuple[I64, I64 | None]:
@@ -740,9 +763,7 @@ class Ledger:
         if self._used:
             used = self._used
             self._selected = {k: v for k, v in self._selected.items() if k in used}
-            gen = self._touched_gen
-            self._chosen = {k: v for k, v in self._chosen.items()
-                            if k[-1] == gen and k[:-1] in used}
+            self._chosen = {k: v for k, v in self._chosen.items() if k in used}
             self._used = set()
         if self._recent is not None:
             self._recent.forget()
@@ -784,13 +805,13 @@ class Ledger:
                 if key not in tracks:
                     continue
                 chosen, factor = self._chosen_at(key, half_life, at)
-                sums.append(chosen.total(factor))
+                sums.append(chosen.total(factor, self._stale(chosen)))
             else:
                 w = indicator.weight.get(scenario, 0.0)
                 if not w:
                     continue
                 chosen, factor = self._chosen_at((code, None), half_life, at)
-                sums.append(w * chosen.total(factor))
+                sums.append(w * chosen.total(factor, self._stale(chosen)))
         total = math.fsum(sums)
         if self._recent is not None:
             total += math.fsum(float(np.sum(p.evidence))
