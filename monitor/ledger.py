@@ -252,6 +252,8 @@ class Ledger:
         self.version = np.zeros(0, np.int64)
         self.value = np.zeros(0, np.float64)
         self.label = np.zeros(0, np.int64)
+        self._room: dict[str, npt.NDArray[Any]] = {}
+        """Each column's array with room after it (`_append`)."""
         self._single: dict[int, int] = {}
         """Cluster -> its only entry so far; `_multi`: clusters of two entries or more."""
         self._multi: set[int] = set()
@@ -376,14 +378,10 @@ class Ledger:
         values = np.concatenate([np.full(n_plain, math.nan), np.array(h_value, np.float64)])
         labels = np.concatenate([np.full(n_plain, -1, np.int64), np.array(h_label, np.int64)])
         at = at[known]
-        self.entry = np.concatenate([self.entry, pks[known]])
-        self.ind = np.concatenate([self.ind, ind[known]])
-        self.src = np.concatenate([self.src, e_src[at]])
-        self.cluster = np.concatenate([self.cluster, e_cl[at]])
-        self.when = np.concatenate([self.when, e_us[at]])
-        self.version = np.concatenate([self.version, e_ver[at]])
-        self.value = np.concatenate([self.value, values[known]])
-        self.label = np.concatenate([self.label, labels[known]])
+        for name, column in (("entry", pks[known]), ("ind", ind[known]), ("src", e_src[at]),
+                             ("cluster", e_cl[at]), ("when", e_us[at]), ("version", e_ver[at]),
+                             ("value", values[known]), ("label", labels[known])):
+            self._append(name, column)
         self._absorb(start)
 
     def _absorb(self, start: int) -> None:
@@ -394,7 +392,7 @@ class Ledger:
             self._tracks = None
             return
         touched = np.union1d(self._touched, np.unique(self.cluster[start:]))
-        rows = np.flatnonzero(np.isin(self.cluster, touched))
+        rows = np.flatnonzero(np.isin(self.cluster, touched, kind="table"))
         if len(rows) > len(self.entry) // 10:  # too much has moved: prepare all afresh
             self._tracks = None
             return
@@ -410,12 +408,28 @@ class Ledger:
         for name in ("entry", "ind", "src", "cluster", "when", "version", "value", "label"):
             setattr(sub, name, getattr(self, name)[rows])
         sub._pending = []
+        sub._room = {}
         sub._tracks = None
         sub._cache, sub._orders, sub._finals, sub._selected, sub._chosen = {}, {}, {}, {}, {}
         sub._used = set()
         sub._recent = None
         sub._touched = np.zeros(0, np.int64)
         return sub
+
+    def _append(self, name: str, values: npt.NDArray[Any]) -> None:
+        """Add `values` at the end of the column `name`, in room kept after it: a poll's few
+        thousand hits do not copy a million-row column. The column before stays a valid
+        view (tracks made before keep it), as only the room after it is written."""
+        column = getattr(self, name)
+        n, k = len(column), len(values)
+        room = self._room.get(name)
+        if (room is None or len(room) < n + k or n and
+                room[:1].__array_interface__["data"][0] != column.__array_interface__["data"][0]):
+            room = np.empty(n + k + max(65536, (n + k) // 10), column.dtype)
+            room[:n] = column
+            self._room[name] = room
+        room[n:n + k] = values
+        setattr(self, name, room[:n + k])
 
     def _source(self, source: str) -> int:
         code = self._src_code.get(source)
@@ -440,14 +454,14 @@ class Ledger:
         cols: list[tuple[Any, ...]] = list(zip(*rows, strict=True))
         labels = np.array([-1 if lab is None else self._label(lab) for lab in cols[5]],
                           np.int64)
-        self.entry = np.concatenate([self.entry, np.array(cols[0], np.int64)])
-        self.ind = np.concatenate([self.ind, np.array(cols[1], np.int64)])
-        self.src = np.concatenate([self.src, np.array(cols[2], np.int64)])
-        self.cluster = np.concatenate([self.cluster, np.array(cols[3], np.int64)])
-        self.when = np.concatenate([self.when, np.array(cols[4], np.int64)])
-        self.label = np.concatenate([self.label, labels])
-        self.value = np.concatenate([self.value, np.array(cols[6], np.float64)])
-        self.version = np.concatenate([self.version, np.array(cols[7], np.int64)])
+        for name, values in (("entry", np.array(cols[0], np.int64)),
+                             ("ind", np.array(cols[1], np.int64)),
+                             ("src", np.array(cols[2], np.int64)),
+                             ("cluster", np.array(cols[3], np.int64)),
+                             ("when", np.array(cols[4], np.int64)), ("label", labels),
+                             ("value", np.array(cols[6], np.float64)),
+                             ("version", np.array(cols[7], np.int64))):
+            self._append(name, values)
 
     def _label(self, label: str) -> int:
         code = self._label_code.get(label)
@@ -612,7 +626,8 @@ class Ledger:
         if not len(self._touched):
             return None
         if chosen.stale is None or chosen.stale[0] != self._touched_gen:
-            chosen.stale = (self._touched_gen, np.isin(chosen.clusters, self._touched))
+            chosen.stale = (self._touched_gen,
+                            np.isin(chosen.clusters, self._touched, kind="table"))
         return chosen.stale[1]
 
     def _selection(self, key: tuple[int, str | None], t: _Track, half_life: float, at: int,
