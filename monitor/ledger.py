@@ -265,11 +265,10 @@ class Ledger:
         """The stories new hits touched since the tracks were made, scored apart."""
         self._touched = np.zeros(0, np.int64)
         """Their clusters, left out of this ledger's own tracks."""
-        self._selected: dict[tuple[Any, ...], tuple[I64, I64 | None]] = {}
-        """What counts of a track, by the counts of its hits up to a moment and before its
-        horizon (`_stories`); `_chosen`: the same with the touched stories taken out, and
-        `_used`: the selections scored since the last `forget`, the ones it keeps."""
         self._chosen: dict[tuple[Any, ...], _Chosen] = {}
+        """What counts of a track, by the counts of its hits up to a moment and before its
+        horizon (`_chosen_at`); `_used`: those scored since the last `forget`, the ones it
+        keeps."""
         self._used: set[tuple[Any, ...]] = set()
         self._touched_gen = 0
         self._finals: dict[tuple[int, str | None, float], I64] = {}
@@ -410,7 +409,7 @@ class Ledger:
         sub._pending = []
         sub._room = {}
         sub._tracks = None
-        sub._cache, sub._orders, sub._finals, sub._selected, sub._chosen = {}, {}, {}, {}, {}
+        sub._cache, sub._orders, sub._finals, sub._chosen = {}, {}, {}, {}
         sub._used = set()
         sub._recent = None
         sub._touched = np.zeros(0, np.int64)
@@ -493,7 +492,6 @@ class Ledger:
         self._cache.clear()
         self._orders.clear()
         self._finals.clear()
-        self._selected.clear()
         self._chosen.clear()
         self._used.clear()
         self._recent, self._touched = None, np.zeros(0, np.int64)
@@ -609,7 +607,7 @@ class Ledger:
                      int(np.searchsorted(t.times, cutoff, "left")))
         chosen = self._chosen.get(since_key)
         if chosen is None:
-            last, edge = self._selection(key, t, half_life, at, cutoff, since_key)
+            last, edge = self._selection(key, t, half_life, at, cutoff)
             chosen = self._chosen[since_key] = self._chosen_of(t, last, edge, at, cutoff,
                                                                half_life)
         self._used.add(since_key)
@@ -631,12 +629,9 @@ class Ledger:
         return chosen.stale[1]
 
     def _selection(self, key: tuple[int, str | None], t: _Track, half_life: float, at: int,
-                   cutoff: int, since_key: tuple[Any, ...]) -> tuple[I64, I64 | None]:
+                   cutoff: int) -> tuple[I64, I64 | None]:
         """The version-first hits that count at `at` (each story's strongest first), before
         the stories new hits touched are taken out, and the clusters the horizon cuts."""
-        found = self._selected.get(since_key)
-        if found is not None:
-            return found
         # The last of each (cluster, source) run up to `at`, then only those inside the
         # horizon: a run's last hit before it means the whole run is.
         # Each story's reports strongest first (then by entry), as the reference multiplies
@@ -661,8 +656,7 @@ class Ledger:
             mask = np.zeros(len(t.when), bool)
             mask[last] = True
             last = order[mask[order]]
-        found = self._selected[since_key] = (last, edge)
-        return found
+        return last, edge
 
     def _chosen_of(self, t: _Track, last: I64, edge: I64 | None, at: int, cutoff: int,
                    half_life: float) -> _Chosen:
@@ -695,7 +689,9 @@ class Ledger:
         if found is None:
             rank = np.log2(t.rel) + (t.when - (t.when.min() if len(t.when) else 0)) / 1e6 \
                 / half_life
-            found = self._orders[(*key, half_life)] = np.lexsort((t.entry, -rank, t.cluster))
+            # Half the memory of the sort's own indices; a track never holds 2**31 hits.
+            found = self._orders[(*key, half_life)] = np.lexsort(
+                (t.entry, -rank, t.cluster)).astype(np.int32)
         return found
 
     def _final_by_strength(self, key: tuple[int, str | None], t: _Track, half_life: float,
@@ -777,7 +773,6 @@ class Ledger:
         self._cache.clear()
         if self._used:
             used = self._used
-            self._selected = {k: v for k, v in self._selected.items() if k in used}
             self._chosen = {k: v for k, v in self._chosen.items() if k in used}
             self._used = set()
         if self._recent is not None:
@@ -859,21 +854,19 @@ class Ledger:
         self._forget_moment(at, kept)
         return out
 
-    def _kept_keys(self) -> tuple[set[Any], set[Any], set[Any], Any]:
-        return (set(self._selected), set(self._chosen), set(self._used),
+    def _kept_keys(self) -> tuple[set[Any], set[Any], Any]:
+        return (set(self._chosen), set(self._used),
                 self._recent._kept_keys() if self._recent is not None else None)
 
-    def _forget_moment(self, at: int, kept: tuple[set[Any], set[Any], set[Any], Any]) -> None:
+    def _forget_moment(self, at: int, kept: tuple[set[Any], set[Any], Any]) -> None:
         for key in [k for k in self._cache if k[-1] == at]:
             del self._cache[key]
-        selected, chosen, used, recent = kept
-        for k in set(self._selected) - selected:
-            del self._selected[k]
+        chosen, used, recent = kept
         for k in set(self._chosen) - chosen:
             del self._chosen[k]
         self._used &= used
         if self._recent is not None:
-            self._recent._forget_moment(at, recent or (set(), set(), set(), None))
+            self._recent._forget_moment(at, recent or (set(), set(), None))
 
     def converged(self, scenario: str, score: Score, now: datetime) -> bool:
         """`scoring.converged`, from the table behind `score` without building its stories."""
