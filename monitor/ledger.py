@@ -348,7 +348,8 @@ class Ledger:
         e_ver = np.array([code_of(pk) if pk in multi_now else -(pk + 1) for pk in pk_list],
                          np.int64)
         if retro:
-            rows = np.flatnonzero(np.isin(self.entry, np.array(sorted(retro), np.int64)))
+            rows = np.flatnonzero(np.isin(self.entry, np.array(sorted(retro), np.int64),
+                                          kind="table"))
             self.version = self.version.copy()  # tracks made before keep the old keys
             self.version[rows] = [code_of(pk) for pk in self.entry[rows].tolist()]
         # Machine integers as they come (a million hits as Python objects would double the
