@@ -42,7 +42,7 @@ from monitor.tui.board import (
 from monitor.tui.entry import EntryScreen
 from monitor.tui.feeds import FeedsScreen
 from monitor.tui.help import HelpScreen
-from monitor.tui.reading import load_trends, trend_days
+from monitor.tui.reading import load_detail, load_trends, trend_days
 from monitor.tui.scenarios import sort_key
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -778,3 +778,14 @@ def test_the_first_screen_is_the_stored_reading_then_the_scores(tmp_path: Path) 
     # until the level falls below the hysteresis line.
     assert later.startswith("Scores at ")
     assert scored.views["economic-crisis"].score.level == 0.0
+
+
+def test_a_detail_lists_the_largest_stories_and_counts_them_all(demo_store: Demo) -> None:
+    url, rules, now = demo_store
+    board = load_board(url, rules, now)
+    sid, view = max(board.views.items(), key=lambda kv: len(kv[1].score.stories))
+    every = load_detail(url, board.config, sid, view, now)
+    some = load_detail(url, board.config, sid, view, now, limit=3)
+    assert len(every.evidence) == every.stories == len(view.score.stories) > 3
+    assert some.evidence == every.evidence[:3] and some.stories == every.stories
+    assert some.signposts == every.signposts

@@ -197,8 +197,11 @@ class DetailScreen(BoardScreen):
                 cells.append(shown(r.story.indicator))
             cells.append(highlight(r.title, r.terms))
             table.add_row(*cells, key=f"{r.story.indicator}:{r.story.cluster}")
-        total = len(self.detail.evidence) if self.detail else 0
-        title = f"evidence: {total} stor{'y' if total == 1 else 'ies'}"
+        listed = len(self.detail.evidence) if self.detail else 0
+        total = max(self.detail.stories if self.detail else 0, listed)
+        title = f"evidence: {total:,} stor{'y' if total == 1 else 'ies'}"
+        if listed < total:
+            title += f", the {listed:,} largest listed"
         if self.needle:
             title += f", {len(rows)} shown for “{self.needle}”"
         table.border_title = title

@@ -165,6 +165,9 @@ class Detail:
     scenario: str
     signposts: tuple[Signpost, ...]
     evidence: tuple[EvidenceRow, ...]
+    """The largest stories, at most `EVIDENCE_ROWS`."""
+    stories: int = 0
+    """How many stories the scenario has in all."""
 
 
 def weight_label(indicator: Indicator, scenario: str) -> str:
@@ -179,12 +182,9 @@ def signposts(config: Config, scenario: str, view: ScenarioView,
               last: dict[str, datetime]) -> list[Signpost]:
     """Every indicator of `scenario`: lit ones by the size of their points, then quiet ones
     in the order of the rules, so the signs that have not appeared stay in sight."""
-    points: dict[str, float] = {}
-    stories: dict[str, int] = {}
     score = view.score
-    for story, p in zip(score.stories, round_points(score.stories, score.level), strict=True):
-        points[story.indicator] = points.get(story.indicator, 0.0) + p
-        stories[story.indicator] = stories.get(story.indicator, 0) + 1
+    points = score.indicator_points()
+    stories = {ind: n for ind, (_, _, n) in score.by_indicator().items()}
     surging = {s.indicator: s for s in view.surges}
     rows = [Signpost(i.id, i.title, weight_label(i, scenario), round(points.get(i.id, 0.0), 1),
                      stories.get(i.id, 0), last.get(i.id), surging.get(i.id))
@@ -193,18 +193,26 @@ def signposts(config: Config, scenario: str, view: ScenarioView,
     return lit + [r for r in rows if not r.lit]
 
 
+EVIDENCE_ROWS = 500
+"""Stories a scenario's detail lists, largest first: the ones that make its level (a large
+store has a hundred thousand, and the signposts sum them all)."""
+
+
 def load_detail(store_url: str | None, config: Config, scenario: str, view: ScenarioView,
-                now: datetime) -> Detail:
-    """The signpost board and the evidence rows of `scenario`'s `view` at `now`."""
+                now: datetime, limit: int = EVIDENCE_ROWS) -> Detail:
+    """The signpost board and the evidence rows (the `limit` largest stories) of
+    `scenario`'s `view` at `now`."""
     score = view.score
-    leads = [story.reports[0].entry for story in score.stories]
+    top = list(score.stories[:limit])
+    points = round_points(score.stories, score.level)[:limit]
+    leads = [story.reports[0].entry for story in top]
     related = [i.id for i in config.indicators if _touches(i, scenario)]
     with _opened(store_url) as store:
         last = store.last_fired(related, now)
         entries = store.entries_by_pk(leads)
         hits = store.hits_for(leads)
     rows = []
-    for story, p in zip(score.stories, round_points(score.stories, score.level), strict=True):
+    for story, p in zip(top, points, strict=True):
         lead = story.reports[0]
         terms: tuple[str, ...] = ()
         for h in hits.get(lead.entry, []):
@@ -214,7 +222,8 @@ def load_detail(store_url: str | None, config: Config, scenario: str, view: Scen
         rows.append(EvidenceRow(
             story, p, lead.entry, lead.when, lead.source, lead.grade, lead.title, terms,
             len(story.reports) + story.copies, stored.entry.link if stored else None))
-    return Detail(scenario, tuple(signposts(config, scenario, view, last)), tuple(rows))
+    return Detail(scenario, tuple(signposts(config, scenario, view, last)), tuple(rows),
+                  len(score.stories))
 
 
 # --- one entry ------------------------------------------------------------------------------
