@@ -779,27 +779,31 @@ class Ledger:
         if self._recent is not None:
             self._recent.forget()
 
+    def _tracks_of(self, scenario: str) -> Iterator[tuple[int, tuple[int, str | None],
+                                                          float | None]]:
+        """(indicator, track key, plain weight) of every track touching `scenario`; the
+        weight is None where the track weighs each hit (conditions)."""
+        tracks = self._prepare()
+        for code, indicator in enumerate(self.config.indicators):
+            if indicator.conditions:
+                if (code, scenario) in tracks:
+                    yield code, (code, scenario), None
+            elif w := indicator.weight.get(scenario, 0.0):
+                yield code, (code, None), w
+
     def _parts(self, scenario: str, at: int) -> list[_Part]:
         """(indicator, stories, evidence of each story) of every track touching `scenario`."""
         tracks = self._prepare()
         half_life = scoring.half_life_seconds(self.config, scenario)
         out = []
-        for code, indicator in enumerate(self.config.indicators):
-            if indicator.conditions:
-                key: tuple[int, str | None] = (code, scenario)
-                if key not in tracks:
-                    continue
-                st = self._stories(key, half_life, at)
+        for code, key, w in self._tracks_of(scenario):
+            st = self._stories(key, half_life, at)
+            if w is None:
                 assert st.weight is not None
-                out.append(_Part(code, st, st.weight, st.weight * st.strength,
-                                 tracks[key]))
+                out.append(_Part(code, st, st.weight, st.weight * st.strength, tracks[key]))
             else:
-                w = indicator.weight.get(scenario, 0.0)
-                if not w:
-                    continue
-                st = self._stories((code, None), half_life, at)
                 out.append(_Part(code, st, np.full(len(st.cluster), w), w * st.strength,
-                                 tracks[(code, None)]))
+                                 tracks[key]))
         if self._recent is not None:
             out += self._recent._parts(scenario, at)
         return out
@@ -807,22 +811,11 @@ class Ledger:
     def _total(self, scenario: str, at: int) -> float:
         """The evidence of `scenario` at `at`, as `score` sums it, without its stories: each
         track's sum is a polynomial in the decay factor since the hour (`_Chosen.total`)."""
-        tracks = self._prepare()
         half_life = scoring.half_life_seconds(self.config, scenario)
         sums = []
-        for code, indicator in enumerate(self.config.indicators):
-            if indicator.conditions:
-                key: tuple[int, str | None] = (code, scenario)
-                if key not in tracks:
-                    continue
-                chosen, factor = self._chosen_at(key, half_life, at)
-                sums.append(chosen.total(factor, self._stale(chosen)))
-            else:
-                w = indicator.weight.get(scenario, 0.0)
-                if not w:
-                    continue
-                chosen, factor = self._chosen_at((code, None), half_life, at)
-                sums.append(w * chosen.total(factor, self._stale(chosen)))
+        for _, key, w in self._tracks_of(scenario):
+            chosen, factor = self._chosen_at(key, half_life, at)
+            sums.append((1.0 if w is None else w) * chosen.total(factor, self._stale(chosen)))
         total = math.fsum(sums)
         if self._recent is not None:
             total += math.fsum(float(np.sum(p.evidence))
