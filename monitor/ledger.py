@@ -276,7 +276,7 @@ class Ledger:
         self._by_time: tuple[I64, I64, int] | None = None
         """The counted hits' times and (cluster, indicator) keys in time order, and how many
         rows the ledger had then: the surges' windows are slices of it."""
-        self._surge_counts: tuple[tuple[int, ...], list[I64]] | None = None
+        self._surge_keys: tuple[tuple[int, ...], I64, I64] | None = None
         """Rows not marked false (as of the last `_prepare`)."""
         self._wcache: dict[tuple[int, str, float | None, str | None], float] = {}
 
@@ -497,7 +497,7 @@ class Ledger:
         self._used.clear()
         self._recent, self._touched = None, np.zeros(0, np.int64)
         counted = self._counted = ~self._false_mask()
-        self._by_time = self._surge_counts = None
+        self._by_time = self._surge_keys = None
         order = np.argsort(self.ind, kind="stable")
         ind_sorted = self.ind[order]
         bounds = np.searchsorted(ind_sorted, np.arange(len(self._ind_ids) + 1))
@@ -893,16 +893,17 @@ class Ledger:
         extra = prepared + np.flatnonzero(self._counted[prepared:]
                                           & (self.when[prepared:] <= at)
                                           & (self.when[prepared:] > base))
-        seen = (lo, mid, hi, len(self.entry), at if len(extra) else 0)
-        if self._surge_counts is not None and self._surge_counts[0] == seen:
-            counts = self._surge_counts[1]
-        else:
+        # The prepared hits' distinct (story, indicator) keys in each window, kept while the
+        # windows hold the same hits; a poll's hits are merged in each time.
+        if self._surge_keys is None or self._surge_keys[0] != (lo, mid, hi):
+            self._surge_keys = ((lo, mid, hi), np.unique(keys[mid:hi]), np.unique(keys[lo:mid]))
+        _, recent_keys, before_keys = self._surge_keys
+        if len(extra):
             late = self.when[extra] > window
             fresh = self.cluster[extra] * n + self.ind[extra]
-            counts = [np.bincount(np.unique(np.concatenate([part, fresh[m]])) % n,
-                                  minlength=n)
-                      for part, m in ((keys[mid:hi], late), (keys[lo:mid], ~late))]
-            self._surge_counts = (seen, counts)
+            recent_keys = np.union1d(recent_keys, fresh[late])
+            before_keys = np.union1d(before_keys, fresh[~late])
+        counts = [np.bincount(k % n, minlength=n) for k in (recent_keys, before_keys)]
         windows = settings.surge_baseline / settings.surge_window
         out = {}
         for code, iid in enumerate(self._ind_ids):
