@@ -445,14 +445,21 @@ def render_html(d: Digest) -> str:
     return "\n".join(out) + "\n"
 
 
-def render_digest(d: Digest, sender: str, recipients: Sequence[str]) -> EmailMessage:
-    """The digest as one multipart/alternative message: plain text, then HTML."""
+def _headed(subject: str, sender: str, recipients: Sequence[str], at: datetime, text: str
+            ) -> EmailMessage:
+    """A message with the monitor's headers and `text` as its plain-text body."""
     message = EmailMessage()
-    message["Subject"] = d.subject
+    message["Subject"] = subject
     message["From"] = sender
     message["To"] = ", ".join(recipients)
-    message["Date"] = format_datetime(d.now.astimezone(UTC))
-    message.set_content(render_text(d), cte="quoted-printable")
+    message["Date"] = format_datetime(at.astimezone(UTC))
+    message.set_content(text, cte="quoted-printable")
+    return message
+
+
+def render_digest(d: Digest, sender: str, recipients: Sequence[str]) -> EmailMessage:
+    """The digest as one multipart/alternative message: plain text, then HTML."""
+    message = _headed(d.subject, sender, recipients, d.now, render_text(d))
     message.add_alternative(render_html(d), subtype="html", cte="quoted-printable")
     return message
 
@@ -666,14 +673,8 @@ def render_alert(notice: AlertNotice, sender: str, recipients: Sequence[str]) ->
         if link:
             lines.append(f"  {link}")
     lines += ["", f"monitor explain {notice.scenario} shows every point."]
-    message = EmailMessage()
-    message["Subject"] = (f"Alert: {notice.scenario} {round(notice.level)} "
-                          f"(alert at {notice.alert_at:g})")
-    message["From"] = sender
-    message["To"] = ", ".join(recipients)
-    message["Date"] = format_datetime(notice.at.astimezone(UTC))
-    message.set_content("\n".join(lines) + "\n", cte="quoted-printable")
-    return message
+    subject = f"Alert: {notice.scenario} {round(notice.level)} (alert at {notice.alert_at:g})"
+    return _headed(subject, sender, recipients, notice.at, "\n".join(lines) + "\n")
 
 
 def alert_notice(store: Store, config: Config, crossing: Crossing) -> AlertNotice:
