@@ -157,15 +157,46 @@ class _Chosen:
         self.stale: tuple[int, npt.NDArray[np.bool_]] | None = None
         self.decay = np.zeros(0)
         """Each report's decay at `at` (`scoring.decay`'s hour)."""
+        self.compacted = False
+        """Only sums are kept (`compact`): no stories."""
 
     def rebase(self, at: int, half_life: float) -> None:
         # As the reference takes them: ages in exact microseconds, then the power.
+        if self.compacted and self._poly is not None and self.at is not None:
+            # f**j of the polynomial's term j moves on by g**j.
+            g = 0.5 ** ((at - self.at) / 1e6 / half_life)
+            coefficients, big = self._poly
+            self._poly = ([c * g ** (j + 1) for j, c in enumerate(coefficients)], big)
+            self.decay = np.power(0.5, (at - self.when) / 1e6 / half_life)
+            self.at = at
+            return
         self.decay = np.power(0.5, (at - self.when) / 1e6 / half_life)
         self.at = at
         self._poly = None
 
-    def total(self, factor: float | None,
-              stale: npt.NDArray[np.bool_] | None = None) -> float:
+    def compact(self) -> None:
+        """Keep only what `total` needs: the polynomial of the small stories and the large
+        stories' reports. A moment whose stories no one reads (a day or a week before) then
+        holds a few numbers instead of a million reports."""
+        if self.compacted:
+            return
+        if self._poly is None:
+            self._poly = self._polynomial()
+        coefficients, big = self._poly
+        lens = np.diff(np.r_[self.starts, len(self.rel)])[big]
+        rows = np.repeat(self.starts[big], lens) + _ranks(lens)
+        self.when, self.rel, self.decay = self.when[rows], self.rel[rows], self.decay[rows]
+        self.starts = np.r_[0, np.cumsum(lens)[:-1]].astype(np.int64) if len(lens) else \
+            np.zeros(0, np.int64)
+        self.weight = self.weight[big] if self.weight is not None else None
+        empty = np.zeros(0, np.int64)
+        self.clusters = self.latest = self.lead = self.lead_src = empty
+        self._poly = (coefficients, np.arange(len(big), dtype=np.int64))
+        self._small = np.zeros(len(big), bool)
+        self.stale = None
+        self.compacted = True
+
+    def total(self, factor: float | None) -> float:
         """The sum over the stories of weight x strength, with the reports' decays at `at`
         times `factor`: a story of reports a_i is `1 - prod(1 - a_i f)`, a polynomial in f,
         so the stories of up to `_SMALL` reports sum to one polynomial (kept until the next
@@ -179,9 +210,6 @@ class _Chosen:
             out = out * f + c
         out *= f
         out += self._direct(big, f)
-        if stale is not None and stale.any():  # taken out again: they count elsewhere
-            out -= self._direct(np.flatnonzero(stale & self._small), f)
-            out -= self._direct(np.flatnonzero(stale & ~self._small), f)
         return out
 
     def _direct(self, stories: I64, f: float) -> float:
@@ -262,6 +290,12 @@ class Ledger:
         self._cache: dict[tuple[int, str | None, float, int], _Stories] = {}
         self._orders: dict[tuple[int, str | None, float], I64] = {}
         self._recent: Ledger | None = None
+        self._recent_old: Ledger | None = None
+        """The same stories as they were when the tracks were made (what the tracks count
+        of them), so sums can swap one for the other."""
+        self._prepared_len = 0
+        self._read: set[tuple[Any, ...]] = set()
+        """Selections whose stories were read since the last `forget` (not only summed)."""
         """The stories new hits touched since the tracks were made, scored apart."""
         self._touched = np.zeros(0, np.int64)
         """Their clusters, left out of this ledger's own tracks."""
@@ -400,6 +434,7 @@ class Ledger:
         self._touched = touched
         self._touched_gen += 1
         self._recent = self._sub(rows)
+        self._recent_old = self._sub(rows[rows < self._prepared_len])
 
     def _sub(self, rows: I64) -> Ledger:
         """A ledger of some of these rows, sharing the codes and titles."""
@@ -411,8 +446,8 @@ class Ledger:
         sub._room = {}
         sub._tracks = None
         sub._cache, sub._orders, sub._finals, sub._chosen = {}, {}, {}, {}
-        sub._used = set()
-        sub._recent = None
+        sub._used, sub._read = set(), set()
+        sub._recent = sub._recent_old = None
         sub._touched = np.zeros(0, np.int64)
         return sub
 
@@ -495,7 +530,10 @@ class Ledger:
         self._finals.clear()
         self._chosen.clear()
         self._used.clear()
+        self._read.clear()
         self._recent, self._touched = None, np.zeros(0, np.int64)
+        self._recent_old = None
+        self._prepared_len = len(self.entry)
         counted = self._counted = ~self._false_mask()
         self._by_time = self._surge_keys = None
         order = np.argsort(self.ind, kind="stable")
@@ -573,7 +611,7 @@ class Ledger:
         cached = self._cache.get((*key, half_life, at))
         if cached is not None:
             return cached
-        chosen, factor = self._chosen_at(key, half_life, at)
+        chosen, factor = self._chosen_at(key, half_life, at, stories=True)
         if factor is None:
             strength = chosen.rel * chosen.decay
         else:
@@ -594,8 +632,8 @@ class Ledger:
         self._cache[(*key, half_life, at)] = stories
         return stories
 
-    def _chosen_at(self, key: tuple[int, str | None], half_life: float, at: int
-                   ) -> tuple[_Chosen, float | None]:
+    def _chosen_at(self, key: tuple[int, str | None], half_life: float, at: int,
+                   stories: bool = False) -> tuple[_Chosen, float | None]:
         """The reports of the track `key` that count at `at`, with their decays at the hour
         `at` falls in, and the factor from there to `at` (None: `at` is on the hour)."""
         t = self._prepare()[key]
@@ -607,11 +645,13 @@ class Ledger:
         since_key = (*key, half_life, int(np.searchsorted(t.times, at, "right")),
                      int(np.searchsorted(t.times, cutoff, "left")))
         chosen = self._chosen.get(since_key)
-        if chosen is None:
+        if chosen is None or (stories and chosen.compacted):
             last, edge = self._selection(key, t, half_life, at, cutoff)
             chosen = self._chosen[since_key] = self._chosen_of(t, last, edge, at, cutoff,
                                                                half_life)
         self._used.add(since_key)
+        if stories:
+            self._read.add(since_key)
         # Decays as `scoring.decay` takes them: at the hour `at` falls in (kept, so a refresh
         # in the same hour does not raise a million powers again), times one factor since.
         ref = at - at % _REBASE
@@ -775,9 +815,13 @@ class Ledger:
         if self._used:
             used = self._used
             self._chosen = {k: v for k, v in self._chosen.items() if k in used}
-            self._used = set()
-        if self._recent is not None:
-            self._recent.forget()
+            for k, chosen in self._chosen.items():
+                if k not in self._read:  # only summed: keep the sums, not the reports
+                    chosen.compact()
+            self._used, self._read = set(), set()
+        for sub in (self._recent, self._recent_old):
+            if sub is not None:
+                sub.forget()
 
     def _tracks_of(self, scenario: str) -> Iterator[tuple[int, tuple[int, str | None],
                                                           float | None]]:
@@ -810,16 +854,19 @@ class Ledger:
 
     def _total(self, scenario: str, at: int) -> float:
         """The evidence of `scenario` at `at`, as `score` sums it, without its stories: each
-        track's sum is a polynomial in the decay factor since the hour (`_Chosen.total`)."""
+        track's sum is a polynomial in the decay factor since the hour (`_Chosen.total`);
+        the stories hits added since touched count as `_recent` has them, less what they
+        counted in the tracks (`_recent_old`)."""
         half_life = scoring.half_life_seconds(self.config, scenario)
         sums = []
         for _, key, w in self._tracks_of(scenario):
             chosen, factor = self._chosen_at(key, half_life, at)
-            sums.append((1.0 if w is None else w) * chosen.total(factor, self._stale(chosen)))
+            sums.append((1.0 if w is None else w) * chosen.total(factor))
         total = math.fsum(sums)
-        if self._recent is not None:
-            total += math.fsum(float(np.sum(p.evidence))
-                               for p in self._recent._parts(scenario, at))
+        if self._recent is not None and self._recent_old is not None:
+            # The stories new hits touched, as they are now, in place of how this ledger's
+            # tracks have them.
+            total += self._recent._total(scenario, at) - self._recent_old._total(scenario, at)
         return total
 
     def level(self, scenario: str, now: datetime) -> float:
@@ -837,30 +884,34 @@ class Ledger:
                                                          level))
 
     def levels(self, now: datetime) -> dict[str, float]:
-        """Every scenario's level at `now` (what `score(...).level` gives), keeping nothing of
-        that moment afterwards: a trend scores many past moments, each once."""
+        """Every scenario's level at `now` (what `level` gives), keeping nothing of that
+        moment afterwards: a trend scores many past moments, each once."""
         at = to_us(now)
         kept = self._kept_keys()
-        out = {}
-        for s in self.config.scenarios:
-            total = math.fsum(float(np.sum(p.evidence)) for p in self._parts(s.id, at))
-            out[s.id] = scoring.level_of(total, self.settings.scale)
+        out = {s.id: scoring.level_of(self._total(s.id, at), self.settings.scale)
+               for s in self.config.scenarios}
         self._forget_moment(at, kept)
         return out
 
-    def _kept_keys(self) -> tuple[set[Any], set[Any], Any]:
-        return (set(self._chosen), set(self._used),
-                self._recent._kept_keys() if self._recent is not None else None)
+    def _subs(self) -> tuple[Ledger | None, Ledger | None]:
+        return self._recent, self._recent_old
 
-    def _forget_moment(self, at: int, kept: tuple[set[Any], set[Any], Any]) -> None:
+    def _kept_keys(self) -> tuple[set[Any], set[Any], set[Any], list[Any]]:
+        return (set(self._chosen), set(self._used), set(self._read),
+                [sub._kept_keys() if sub is not None else None for sub in self._subs()])
+
+    def _forget_moment(self, at: int, kept: tuple[set[Any], set[Any], set[Any], list[Any]]
+                       ) -> None:
         for key in [k for k in self._cache if k[-1] == at]:
             del self._cache[key]
-        chosen, used, recent = kept
+        chosen, used, read, subs = kept
         for k in set(self._chosen) - chosen:
             del self._chosen[k]
         self._used &= used
-        if self._recent is not None:
-            self._recent._forget_moment(at, recent or (set(), set(), None))
+        self._read &= read
+        for sub, sub_kept in zip(self._subs(), subs, strict=True):
+            if sub is not None:
+                sub._forget_moment(at, sub_kept or (set(), set(), set(), [None, None]))
 
     def converged(self, scenario: str, score: Score, now: datetime) -> bool:
         """`scoring.converged`, from the table behind `score` without building its stories."""
