@@ -159,6 +159,9 @@ class _Chosen:
         """Each report's decay at `at` (`scoring.decay`'s hour)."""
         self.compacted = False
         """Only sums are kept (`compact`): no stories."""
+        self.summed = 0
+        """Rounds of views in a row that only summed it: compacted from the second on, so a
+        selection that lasts a few seconds is not compacted for nothing."""
 
     def rebase(self, at: int, half_life: float) -> None:
         # As the reference takes them: ages in exact microseconds, then the power.
@@ -198,13 +201,14 @@ class _Chosen:
 
     def total(self, factor: float | None) -> float:
         """The sum over the stories of weight x strength, with the reports' decays at `at`
-        times `factor`: a story of reports a_i is `1 - prod(1 - a_i f)`, a polynomial in f,
-        so the stories of up to `_SMALL` reports sum to one polynomial (kept until the next
-        hour), and only the larger ones are multiplied out each time."""
-        if self._poly is None:
-            self._poly = self._polynomial()
-        coefficients, big = self._poly
+        times `factor`. Once compacted, a story of reports a_i being `1 - prod(1 - a_i f)`,
+        a polynomial in f, the stories of up to `_SMALL` reports are one polynomial, and
+        only the larger ones are multiplied out each time."""
         f = 1.0 if factor is None else factor
+        if not self.compacted:
+            return self._direct(None, f)
+        assert self._poly is not None
+        coefficients, big = self._poly
         out = 0.0
         for c in reversed(coefficients):  # Horner, highest power first
             out = out * f + c
@@ -212,8 +216,15 @@ class _Chosen:
         out += self._direct(big, f)
         return out
 
-    def _direct(self, stories: I64, f: float) -> float:
-        """The sum of weight x strength of some stories, each multiplied out."""
+    def _direct(self, stories: I64 | None, f: float) -> float:
+        """The sum of weight x strength of some stories (None: all), each multiplied out."""
+        if stories is None:
+            if not len(self.rel):
+                return 0.0
+            a = self.rel * (self.decay * f)
+            strength = 1.0 - np.multiply.reduceat(1.0 - a, self.starts)
+            w = self.weight if self.weight is not None else 1.0
+            return float(np.sum(w * strength))
         if not len(stories):
             return 0.0
         lens = np.diff(np.r_[self.starts, len(self.rel)])[stories]
@@ -816,7 +827,11 @@ class Ledger:
             used = self._used
             self._chosen = {k: v for k, v in self._chosen.items() if k in used}
             for k, chosen in self._chosen.items():
-                if k not in self._read:  # only summed: keep the sums, not the reports
+                if k in self._read:
+                    chosen.summed = 0
+                    continue
+                chosen.summed += 1
+                if chosen.summed >= 2:  # only summed, twice: keep the sums, not the reports
                     chosen.compact()
             self._used, self._read = set(), set()
         for sub in (self._recent, self._recent_old):
