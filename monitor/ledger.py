@@ -16,18 +16,29 @@ count at a moment `T` are, for each source, its latest *version-first* hit up to
 So the version-first hits are found once, sorted by (story, source, time), and each moment
 takes the last of each (story, source) run up to `T`: one pass of array operations. A story
 cut by the horizon (a wording's first hit older than ten half-lives, a later copy not) has
-the copy stand in for it, so those few stories are scored by the reference code, as are the
-stories whose reports an explanation shows.
+the copy stand in for it: the reference code picks those few stories' reports, and they join
+the arrays.
+
+What a refresh keeps. Which hits count for a track at `T` depends only on how many of its
+hit times are up to `T` and how many fall before the horizon, so those two counts name the
+selection (`_Chosen`), and a refresh seconds later usually finds it made: only the reports'
+decays move. Decays are taken at the hour `T` falls in and moved on by one factor, as
+`scoring.decay` defines them. Moments whose stories no one reads (a view's day and week
+before, a trend's past days) are only summed; a selection summed two rounds in a row keeps
+just a polynomial in the decay factor.
 
 Hits added to a prepared ledger (a refresh after a poll) do not make it sort everything
-again: the stories they touch move to a small ledger of their own, folded back in once they
-pass a tenth of the rows.
+again: the stories they touch move to a small ledger of their own (`_recent`), masked out
+of the kept stories and, in sums, swapped for what the tracks counted of them
+(`_recent_old`), folded back in once they pass a tenth of the rows.
 
-Numbers: decays are `0.5 ** (age / half_life)` with ages in exact microseconds, and a story's
+Numbers: decays are `scoring.decay`'s, with ages in exact microseconds, and a story's
 strength is the same product taken in the same order (strongest first), so stories and their
-order are the reference's; only sums over stories are pairwise rather than exact, so levels
-agree to about 1e-12, far below the tenth of a point shown. Wording keys read from the store
-are kept as 62-bit hashes: only whether two reports of one story share a wording matters.
+order are the reference's (stories whose evidence is equal in exact arithmetic may come in
+either order, as rounding has them); sums over stories are pairwise rather than exact, and
+kept polynomials add an ulp or two, so levels agree to about 1e-12, far below the tenth of
+a point shown. Wording keys read from the store are kept as 62-bit hashes: only whether two
+reports of one story share a wording matters.
 """
 
 from __future__ import annotations
