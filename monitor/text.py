@@ -194,6 +194,24 @@ def joined_written_words(first: str, mark: str, second: str) -> list[str]:
     return [*WORD.findall(first), mark, *WORD.findall(second)]
 
 
+def joined_written_string(first: str, mark: str, second: str) -> str | None:
+    """The words of `first` as written, then `mark`, then those of `second`, separated by
+    single spaces and aligned character for character with `joined_word_string` of the same
+    texts; None when they cannot be aligned.
+
+    They align whenever `joined_word_string` folds through its byte table and no soft hyphen
+    is dropped: that table and the written one then agree byte for byte on what separates
+    words, and fold each letter to one letter. A rule can then cut the words of a match as
+    written out of this string at the match's own offsets, without splitting the text."""
+    raw = _encoded(f"{first}\x7f{second}")
+    if raw is None or raw.find(b"\xad") >= 0 or raw.count(b"\x7f") != 1:
+        return None
+    if raw.translate(_FOLDED_JOINED).find(b"\0") >= 0:
+        return None  # folding takes the long way, which may move word boundaries
+    b = _single_spaced(raw.translate(_WRITTEN_JOINED).replace(b"\x7f", f" {mark} ".encode()))
+    return b.decode() if b.isascii() else codecs.charmap_decode(b, "strict", _DECODE_1251)[0]
+
+
 def words(text: str) -> list[str]:
     """The folded words of `text`, in order."""
     return WORD.findall(fold(text))
