@@ -37,7 +37,7 @@ from monitor.regex_literals import required_literals
 from monitor.text import (
     WORD,
     fold,
-    joined_word_string,
+    joined_word_source,
     joined_written_string,
     joined_written_words,
 )
@@ -76,12 +76,12 @@ class _Doc:
     """One entry prepared for matching; costly views are computed only when a rule asks."""
 
     __slots__ = ("title", "summary", "norm", "sep", "title_count", "found", "_tokens", "_orig",
-                 "_written", "_rx", "_fields", "_folded", "_both", "_keys", "_positions")
+                 "_source", "_written", "_rx", "_fields", "_folded", "_both", "_keys", "_positions")
 
     def __init__(self, title: str, summary: str, keys: Mapping[int, str]) -> None:
         self.title = title
         self.summary = summary
-        words = joined_word_string(title, _SEP, summary)
+        words, self._source = joined_word_source(title, _SEP, summary)
         self.norm = f" {words} "
         self.sep = sep = words.index(_SEP)
         self.title_count = words.count(" ", 0, sep)
@@ -123,6 +123,24 @@ class _Doc:
             found = self._positions[tid] = self.find_all(self._keys[tid])
         return found
 
+    def in_part(self, tid: int, in_title: bool) -> bool:
+        """Whether term `tid` occurs in the title (or the summary): one search of that part
+        for its key, unless its positions are known already."""
+        found = self._positions.get(tid)
+        if found is None:
+            if tid not in self.found:
+                return False
+            key = self._keys[tid]
+            # A key stands inside the part its leading space is in: no key holds the `|`.
+            if in_title:
+                return self.norm.find(key, 0, self.sep + 1) >= 0
+            return self.norm.find(key, self.sep + 1) >= 0
+        sep = self.sep
+        for at in found:  # noqa: SIM110 - as in _any, the hot path avoids generators
+            if (at < sep) == in_title:
+                return True
+        return False
+
     def indices(self, tid: int) -> list[int]:
         """The token indices of term `tid`'s occurrences, as `positions` in order."""
         count = self.norm.count
@@ -152,7 +170,9 @@ class _Doc:
         leading space is at `pos` of `norm` (what `original_words` gives for that token)."""
         written = self._written
         if written is None:
-            written = self._written = joined_written_string(self.title, _SEP, self.summary) or ""
+            source = self._source
+            written = self._written = (
+                source is not None and joined_written_string(source, _SEP)) or ""
         if not written:  # the written words do not align with norm: count tokens instead
             return self.original_words(self.norm.count(" ", 0, pos), width)
         find = self.norm.find
@@ -566,9 +586,12 @@ class _Compiler:
         if any(not g for g in groups):
             return None
         term_sets = tuple(_TermSet((t, scope) for t in g) for g in groups)
-
-        def pred(doc: _Doc) -> bool:
-            return _within(doc, term_sets, within)
+        pred: Pred
+        if len(term_sets) == 2 and not (term_sets[0].regexes or term_sets[1].regexes):
+            pred = _within_pair(term_sets[0].ids, term_sets[1].ids, within, scope)
+        else:
+            def pred(doc: _Doc) -> bool:
+                return _within(doc, term_sets, within)
 
         # Every slot must occur, so every slot without regexes is a necessary set.
         sets = tuple(frozenset(t.id for t in g) for g in groups
@@ -589,7 +612,7 @@ class _Compiler:
         in_title = scope == TITLE
 
         def scoped(doc: _Doc) -> bool:
-            return any((p < doc.sep) == in_title for p in doc.positions(tid))
+            return doc.in_part(tid, in_title)
         return _Node(scoped, ((frozenset({tid}),),), [(term, scope)], in_title=in_title)
 
     @staticmethod
@@ -615,13 +638,14 @@ class _Compiler:
             found = doc.found
             if not plain.isdisjoint(found):
                 return True
-            for in_title, scoped in ((True, title), (False, summary)):
-                if scoped:
-                    sep = doc.sep
-                    for tid in scoped.intersection(found):
-                        for at in doc.positions(tid):
-                            if (at < sep) == in_title:
-                                return True
+            if title:
+                for tid in title.intersection(found):
+                    if doc.in_part(tid, True):
+                        return True
+            if summary:
+                for tid in summary.intersection(found):
+                    if doc.in_part(tid, False):
+                        return True
             for p in others:  # noqa: SIM110 - a loop is faster than any() over a generator here
                 if p(doc):
                     return True
@@ -777,6 +801,41 @@ def _within(doc: _Doc, groups: tuple[_TermSet, ...], within: int) -> bool:
     return False
 
 
+def _within_pair(first_ids: frozenset[int], second_ids: frozenset[int], within: int,
+                 scope: int) -> Pred:
+    """`_within` for the usual `near`: two slots of plain terms. It reads positions in the word
+    string and counts the words between two of them, not every word before each."""
+    in_title = scope == TITLE
+
+    def pred(doc: _Doc) -> bool:
+        found = doc.found
+        first_found = first_ids.intersection(found)
+        if not first_found:
+            return False
+        second_found = second_ids.intersection(found)
+        if not second_found:
+            return False
+        positions = doc.positions
+        first: list[int] = []
+        for tid in first_found:
+            first += positions(tid)
+        second: list[int] = []
+        for tid in second_found:
+            second += positions(tid)
+        if scope != TEXT:
+            sep = doc.sep
+            first = [a for a in first if (a < sep) == in_title]
+            second = [b for b in second if (b < sep) == in_title]
+        count = doc.norm.count
+        for b in second:
+            for a in first:
+                # The words between two positions are the spaces between them.
+                if (count(" ", a, b) if a < b else count(" ", b, a)) <= within:
+                    return True
+        return False
+    return pred
+
+
 class Rules:
     """Compiled indicators: `match(entry)` says which indicators an entry is evidence for."""
 
@@ -823,9 +882,8 @@ class Rules:
         def cost(terms: frozenset[int]) -> tuple[int, int]:
             return sum(popularity[t] for t in terms), len(terms)
 
-        plain: dict[int, set[int]] = {}
-        guarded: dict[int, list[tuple[int, frozenset[int]]]] = {}
-        guarded_more: dict[int, list[tuple[int, tuple[frozenset[int], ...]]]] = {}
+        triggers: dict[int, list[tuple[int, frozenset[int]]]] = {}
+        more: list[tuple[int, tuple[frozenset[int], ...]]] = []
         always: list[int] = []
         for i, alternatives in enumerate(routes):
             if alternatives is None or not all(alternatives):
@@ -836,20 +894,20 @@ class Rules:
                 # that fails stops early.
                 trigger, *rest = sorted(sets, key=cost)
                 for tid in trigger:
-                    if len(rest) == 1:
-                        guarded.setdefault(tid, []).append((i, rest[0]))
-                    elif rest:
-                        guarded_more.setdefault(tid, []).append((i, tuple(rest)))
+                    entries = triggers.setdefault(tid, [])
+                    if not rest:  # the trigger itself is the one more term that occurs
+                        entries.append((i, frozenset({tid})))
+                    elif len(rest) == 1:
+                        entries.append((i, rest[0]))
                     else:
-                        plain.setdefault(tid, set()).add(i)
-        self._triggers = {
-            tid: (tuple(sorted(plain.get(tid, ()))), tuple(guarded.get(tid, ())),
-                  tuple(guarded_more.get(tid, ())))
-            for tid in {*plain, *guarded, *guarded_more}
-        }
-        """Term id -> the indicators it triggers outright, those it triggers when one more
-        term set has an occurring term, and those that need several more sets."""
+                        entries.append((-1 - len(more), rest[0]))
+                        more.append((i, tuple(rest[1:])))
+        self._triggers = {tid: tuple(dict.fromkeys(entries)) for tid, entries in triggers.items()}
+        """Term id -> (indicator, term set) pairs: the indicator is a candidate when the term
+        and one of the set occur. A negative indicator points into `_more`, for alternatives
+        with more sets to check."""
         self._trigger_ids = frozenset(self._triggers)
+        self._more = tuple(more)
         self._always = tuple(always)
         self.fingerprint = _fingerprint(config)
 
@@ -871,17 +929,12 @@ class Rules:
         candidates = set(self._always)
         triggers = self._triggers
         for tid in self._trigger_ids.intersection(found):
-            outright, guarded, guarded_more = triggers[tid]
-            if outright:
-                candidates.update(outright)
-            for i, required in guarded:
+            for i, required in triggers[tid]:
                 if not required.isdisjoint(found):
-                    candidates.add(i)
-            for i, all_required in guarded_more:
-                for sets in all_required:
-                    if sets.isdisjoint(found):
-                        break
-                else:
+                    if i < 0:
+                        i, others = self._more[-1 - i]
+                        if any(s.isdisjoint(found) for s in others):
+                            continue
                     candidates.add(i)
         if not candidates:
             return []
