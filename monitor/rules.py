@@ -165,14 +165,20 @@ class _Doc:
         orig = self._orig
         return orig[index] if width == 1 else " ".join(orig[index: index + width])
 
-    def written(self, pos: int, width: int) -> str:
-        """The words of the entry as written, for the `width` tokens from the one whose
-        leading space is at `pos` of `norm` (what `original_words` gives for that token)."""
+    def written_string(self) -> str:
+        """The words as written, aligned with `norm` less its leading space (see
+        `text.joined_written_string`); empty when they cannot be aligned."""
         written = self._written
         if written is None:
             source = self._source
             written = self._written = (
                 source is not None and joined_written_string(source, _SEP)) or ""
+        return written
+
+    def written(self, pos: int, width: int) -> str:
+        """The words of the entry as written, for the `width` tokens from the one whose
+        leading space is at `pos` of `norm` (what `original_words` gives for that token)."""
+        written = self.written_string()
         if not written:  # the written words do not align with norm: count tokens instead
             return self.original_words(self.norm.count(" ", 0, pos), width)
         find = self.norm.find
@@ -1097,17 +1103,34 @@ def _evidence_words(doc: _Doc, rule: IndicatorRule) -> tuple[str, ...]:
     """The entry's words that the rule's positive terms found, in reading order, once each."""
     positive = rule.positive
     found: list[tuple[int, int, str]] = []
-    count = doc.norm.count
     sep = doc.sep
-    written = doc.written
     shapes = positive.shapes
+    written = doc.written_string()
+    if written and not positive.regexes:
+        # Positions in the word string order occurrences as token indices do, and the
+        # written string gives their words at the same offsets.
+        find = doc.norm.find
+        for tid in positive.ids.intersection(doc.found):
+            positions = doc.positions(tid)
+            for width, scope in shapes[tid]:
+                in_title = scope == TITLE
+                for pos in positions:
+                    if scope == TEXT or (pos < sep) == in_title:
+                        end = find(" ", pos + 1)
+                        for _ in range(width - 1):
+                            end = find(" ", end + 1)
+                        # norm has one more character in front than the written string.
+                        found.append((pos, -width, written[pos:end - 1]))
+        found.sort()
+        return tuple(dict.fromkeys(words for _, _, words in found))
+    count = doc.norm.count
     for tid in positive.ids.intersection(doc.found):
         positions = doc.positions(tid)
         for width, scope in shapes[tid]:
             in_title = scope == TITLE
             for pos in positions:
                 if scope == TEXT or (pos < sep) == in_title:
-                    found.append((count(" ", 0, pos), -width, written(pos, width)))
+                    found.append((count(" ", 0, pos), -width, doc.written(pos, width)))
     for term, scope in positive.regexes:
         for index in _positions(doc, term, scope):
             found.append((index, -1, doc.original_words(index, 1)))
