@@ -161,14 +161,20 @@ def joined_word_string(first: str, mark: str, second: str) -> str:
     """The folded words of `first`, then `mark` (an ASCII character that is not part of a
     word), then the folded words of `second`, separated by single spaces: `word_string` of two
     texts at once."""
+    return joined_word_source(first, mark, second)[0]
+
+
+def joined_word_source(first: str, mark: str, second: str) -> tuple[str, bytes | None]:
+    """`joined_word_string`, with the encoded text it folded through its byte table (None when
+    it took the long way): what `joined_written_string` reads the written words from."""
     raw = _encoded(f"{first}\x7f{second}")
     if raw is not None:
         b = raw.translate(_FOLDED_JOINED, b"\xad")
         if b.find(b"\0") < 0 and b.count(b"\x7f") == 1:
             b = _single_spaced(b.replace(b"\x7f", f" {mark} ".encode()))
-            return b.decode() if b.isascii() else codecs.charmap_decode(
-                b, "strict", _DECODE_1251)[0]
-    return " ".join(w for w in (word_string(first), mark, word_string(second)) if w)
+            return (b.decode() if b.isascii() else codecs.charmap_decode(
+                b, "strict", _DECODE_1251)[0]), raw
+    return " ".join(w for w in (word_string(first), mark, word_string(second)) if w), None
 
 
 def written_words(text: str) -> list[str]:
@@ -192,6 +198,21 @@ def joined_written_words(first: str, mark: str, second: str) -> list[str]:
                 b, "strict", _DECODE_1251)[0]
             return text.replace("\x7f", f" {mark} ").split()
     return [*WORD.findall(first), mark, *WORD.findall(second)]
+
+
+def joined_written_string(source: bytes, mark: str) -> str | None:
+    """The words as written of the two texts `joined_word_source` folded into `source`, with
+    `mark` between them, separated by single spaces and aligned character for character with
+    the word string it returned; None when they cannot be aligned.
+
+    They align whenever the fold went through the byte table and dropped no soft hyphen: that
+    table and the written one then agree byte for byte on what separates words, and fold each
+    letter to one letter. A rule can then cut the words of a match as written out of this
+    string at the match's own offsets, without splitting the whole text into words."""
+    if source.find(b"\xad") >= 0:
+        return None
+    b = _single_spaced(source.translate(_WRITTEN_JOINED).replace(b"\x7f", f" {mark} ".encode()))
+    return b.decode() if b.isascii() else codecs.charmap_decode(b, "strict", _DECODE_1251)[0]
 
 
 def words(text: str) -> list[str]:

@@ -80,6 +80,17 @@ def test_a_star_in_a_phrase_stands_for_exactly_one_word(tmp_path: Path) -> None:
     assert hit_ids(rules, "General relieved of his senior post") == []
 
 
+def test_a_phrase_with_a_star_is_found_wherever_it_stands(tmp_path: Path) -> None:
+    rules = one(tmp_path, '["of * of", "step* * on"]')
+    # Overlapping occurrences, one at the very start, none across title and summary.
+    assert hit_ids(rules, "Of a of b of c") == ["x"]
+    assert hit_ids(rules, "Rid of", "it of course") == []
+    [hit] = rules.match_text("Stepped aside on Friday; Steps down on Monday")
+    assert hit.terms == ("Stepped aside on", "Steps down on")
+    [hit] = rules.match_text("Of a of b of c")
+    assert hit.terms == ("Of a of", "of b of")
+
+
 def test_a_phrase_may_hold_prefixes(tmp_path: Path) -> None:
     rules = one(tmp_path, '["step* down", "ключев* ставк*"]')
     assert hit_ids(rules, "Governor steps down") == ["x"]
