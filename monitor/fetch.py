@@ -24,6 +24,7 @@ import ipaddress
 import json
 import math
 import multiprocessing
+import multiprocessing.forkserver
 import os
 import re
 import socket
@@ -813,8 +814,11 @@ def _parser_pool(policy: FetchPolicy) -> Executor:
         forkserver = multiprocessing.get_context("forkserver")
         # The fork server imports the parsing and matching code once (and numpy, which the
         # near-duplicate keys use); every parser forked from it starts with them loaded
-        # instead of importing them anew (about a second).
-        forkserver.set_forkserver_preload(["monitor.poll", "numpy"])
+        # instead of importing them anew (about half a second).
+        forkserver.set_forkserver_preload(["monitor.parsejobs", "numpy"])
+        # Started now, it loads them while the first requests are out; started by the first
+        # parse, it would hold the event loop (and every request) until it had.
+        multiprocessing.forkserver.ensure_running()
         context = forkserver
     else:
         context = multiprocessing.get_context("spawn")
