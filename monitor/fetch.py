@@ -991,9 +991,11 @@ class _Hosts:
 class Fetcher:
     """Fetches feeds over HTTP and reads local feed files, reporting outcomes as values.
 
-    Owns one httpx.AsyncClient, the per-host politeness, the global concurrency limit, and a
-    small thread pool where feedparser runs off the event loop. Use one Fetcher per event loop,
-    as an async context manager or closing it with `aclose()`.
+    Owns the per-host politeness, the global concurrency limit, the parsers (worker processes,
+    or threads) where feedparser runs off the event loop, and one httpx.AsyncClient for the
+    requests that need it (through a proxy from the environment, or with credentials in the
+    URL); every other GET goes out on a connection of its own (`_direct_get`). Use one Fetcher
+    per event loop, as an async context manager or closing it with `aclose()`.
     """
 
     def __init__(self, policy: FetchPolicy | None = None) -> None:
@@ -1004,6 +1006,7 @@ class Fetcher:
             "User-Agent": self.policy.user_agent,
         }
         self._ssl = httpx.create_ssl_context()
+        self._ssl.set_alpn_protocols(["http/1.1"])  # as httpcore offers it
         self._client = httpx.AsyncClient(
             follow_redirects=False,  # followed by hand, to record them and police schemes
             timeout=httpx.Timeout(self.policy.total_timeout, connect=self.policy.connect_timeout),
