@@ -1435,7 +1435,7 @@ async def _raw_body(reader: asyncio.StreamReader, status: int,
         return
     coding = headers.get("transfer-encoding")
     if coding is not None:
-        if coding.rsplit(",", 1)[-1].strip().lower() != "chunked":
+        if coding.strip().lower() != "chunked":  # the only transfer coding h11 reads either
             raise httpx.RemoteProtocolError(f"unsupported Transfer-Encoding {coding!r}")
         while True:
             size = _chunk_size(await reader.readuntil(b"\n"))
