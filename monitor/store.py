@@ -841,6 +841,8 @@ _CANDIDATES = (
     # A flood of near-identical text must not make one lookup read a whole window.
     .limit(bindparam("b_limit"))
 )
+_META_VALUE = select(_META.c.value).where(_META.c.key == bindparam("b_key"))
+_INSERT_ENTRIES = insert(_ENTRY).returning(_ENTRY.c.pk, _ENTRY.c.key, sort_by_parameter_order=True)
 _LOCK_SOURCE = select(_SOURCE).where(_SOURCE.c.id == bindparam("b_id")).with_for_update()
 # The columns to set come with the parameters: the statement is built (and compiled) once per
 # set of columns instead of once per poll.
@@ -966,11 +968,12 @@ class Store:
         return dialect.insert(table)
 
     def _put_meta(self, conn: Connection, key: str, value: str, *, overwrite: bool = True) -> None:
-        stmt = self._insert(_META).values(key=key, value=value)
         if overwrite:
-            current = conn.execute(select(_META.c.value).where(_META.c.key == key)).scalar()
+            current = conn.execute(_META_VALUE, {"b_key": key}).scalar()
             if current == value:  # skip the write: pollers would queue on this one row
                 return
+        stmt = self._insert(_META).values(key=key, value=value)
+        if overwrite:
             stmt = stmt.on_conflict_do_update(index_elements=["key"], set_={"value": value})
         else:
             stmt = stmt.on_conflict_do_nothing(index_elements=["key"])
@@ -1262,12 +1265,7 @@ class Store:
 
             new_pks: list[int] = []
             if new_rows:
-                result = conn.execute(
-                    insert(_ENTRY).returning(
-                        _ENTRY.c.pk, _ENTRY.c.key, sort_by_parameter_order=True
-                    ),
-                    new_rows,
-                )
+                result = conn.execute(_INSERT_ENTRIES, new_rows)
                 pk_by_key = {r.key: r.pk for r in result}
                 new_pks = [pk_by_key[values["key"]] for values in new_rows]
                 hit_rows: list[dict[str, Any]] = []
