@@ -56,6 +56,13 @@ class Reply:
 Route = Callable[[Request], Reply]
 
 
+class _Listener(ThreadingHTTPServer):
+    # socketserver's backlog of 5 overflows when a poller with no per-host interval opens
+    # dozens of connections at once; the kernel then retries them seconds later, and a test
+    # can run into its fetch timeout.
+    request_queue_size = 128
+
+
 class FeedServer:
     """A threaded HTTP/1.1 server on `host`, port chosen by the OS; stop it with close()."""
 
@@ -64,7 +71,7 @@ class FeedServer:
         self.requests: list[Request] = []
         self._lock = threading.Lock()
         self._closing = threading.Event()
-        self._httpd = ThreadingHTTPServer((host, 0), _handler_for(self))
+        self._httpd = _Listener((host, 0), _handler_for(self))
         self._httpd.daemon_threads = True
         self.host = host
         self.port = int(self._httpd.server_address[1])
