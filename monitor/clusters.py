@@ -55,7 +55,6 @@ from __future__ import annotations
 
 import functools
 import hashlib
-import struct
 
 from monitor.text import words
 
@@ -66,16 +65,15 @@ MIN_WORDS = 4
 EMPTY = 0
 
 _MASK64 = (1 << 64) - 1
-_MINS = struct.Struct(f">{BITS}H")
 
 
 @functools.lru_cache(maxsize=1 << 16)
-def _hashes(word: str) -> tuple[int, ...]:
-    # 64 independent 16-bit hashes of one word from two keyed 64-byte BLAKE2b digests.
+def _hashes(word: str) -> bytes:
+    # 64 independent 16-bit hashes of one word (big-endian) from two keyed 64-byte BLAKE2b
+    # digests.
     data = word.encode()
     digest = hashlib.blake2b(data, digest_size=64, person=b"monitor.mh.0").digest()
-    digest += hashlib.blake2b(data, digest_size=64, person=b"monitor.mh.1").digest()
-    return _MINS.unpack(digest)
+    return digest + hashlib.blake2b(data, digest_size=64, person=b"monitor.mh.1").digest()
 
 
 def features(title: str, summary: str) -> frozenset[str]:
@@ -85,14 +83,19 @@ def features(title: str, summary: str) -> frozenset[str]:
 
 def simhash(title: str, summary: str) -> int:
     """The 64-bit near-duplicate key of a story, as a signed int64 (see the module docstring)."""
+    # Imported here: only the processes that compute keys pay for loading numpy (the parser
+    # processes have it preloaded).
+    import numpy as np
+
     feats = features(title, summary)
     if len(feats) < MIN_WORDS:
         return EMPTY
-    # Column i of the transposed table holds hash function i over every word: its minimum is
-    # the i-th min-hash, and ties between words do not matter (equal values, equal low bits).
-    key = 0
-    for i, smallest in enumerate(map(min, zip(*map(_hashes, feats), strict=True))):
-        key |= (smallest & 1) << i
+    # Row w of the table holds the 64 hash functions over word w, so column i's minimum is the
+    # i-th min-hash; ties between words do not matter (equal values, equal low bits). Its low
+    # bits, packed lowest first, are the key.
+    table = np.frombuffer(b"".join(map(_hashes, feats)), dtype=">u2").reshape(-1, BITS)
+    low = table.min(axis=0) & 1
+    key = int.from_bytes(np.packbits(low.astype(np.uint8), bitorder="little").tobytes(), "little")
     if key == EMPTY:  # about once in 2**64; keep EMPTY meaning "too little text"
         key = 1
     return key - (1 << 64) if key >= 1 << 63 else key

@@ -20,16 +20,21 @@ import dataclasses
 import hashlib
 import html
 import io
+import ipaddress
 import json
 import math
 import multiprocessing
+import multiprocessing.forkserver
 import os
 import re
+import socket
+import ssl
 import threading
 import time
+import urllib.request
 import zlib
 from collections import Counter
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import AsyncGenerator, AsyncIterator, Callable, Iterator, Mapping
 from concurrent.futures import Executor, ProcessPoolExecutor, ThreadPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field
@@ -807,9 +812,13 @@ def _parser_pool(policy: FetchPolicy) -> Executor:
     context: multiprocessing.context.BaseContext
     if "forkserver" in multiprocessing.get_all_start_methods():
         forkserver = multiprocessing.get_context("forkserver")
-        # The fork server imports the parsing and matching code once; every parser forked
-        # from it starts with them loaded instead of importing them anew (about a second).
-        forkserver.set_forkserver_preload(["monitor.poll"])
+        # The fork server imports the parsing and matching code once (and numpy, which the
+        # near-duplicate keys use); every parser forked from it starts with them loaded
+        # instead of importing them anew (about half a second).
+        forkserver.set_forkserver_preload(["monitor.parsejobs", "numpy"])
+        # Started now, it loads them while the first requests are out; started by the first
+        # parse, it would hold the event loop (and every request) until it had.
+        multiprocessing.forkserver.ensure_running()
         context = forkserver
     else:
         context = multiprocessing.get_context("spawn")
@@ -982,25 +991,35 @@ class _Hosts:
 class Fetcher:
     """Fetches feeds over HTTP and reads local feed files, reporting outcomes as values.
 
-    Owns one httpx.AsyncClient, the per-host politeness, the global concurrency limit, and a
-    small thread pool where feedparser runs off the event loop. Use one Fetcher per event loop,
-    as an async context manager or closing it with `aclose()`.
+    Owns the per-host politeness, the global concurrency limit, the parsers (worker processes,
+    or threads) where feedparser runs off the event loop, and one httpx.AsyncClient for the
+    requests that need it (through a proxy from the environment, or with credentials in the
+    URL); every other GET goes out on a connection of its own (`_direct_get`). Use one Fetcher
+    per event loop, as an async context manager or closing it with `aclose()`.
     """
 
     def __init__(self, policy: FetchPolicy | None = None) -> None:
         self.policy = policy or FetchPolicy()
+        self._headers = {
+            "Accept": _ACCEPT,
+            "Accept-Encoding": "gzip, deflate",
+            "User-Agent": self.policy.user_agent,
+        }
+        self._ssl = httpx.create_ssl_context()
+        self._ssl.set_alpn_protocols(["http/1.1"])  # as httpcore offers it
         self._client = httpx.AsyncClient(
             follow_redirects=False,  # followed by hand, to record them and police schemes
             timeout=httpx.Timeout(self.policy.total_timeout, connect=self.policy.connect_timeout),
-            headers={
-                "User-Agent": self.policy.user_agent,
-                "Accept": _ACCEPT,
-                "Accept-Encoding": "gzip, deflate",
-            },
+            headers=self._headers,
+            verify=self._ssl,
             # Not more: httpcore looks through every pooled connection for each request, so a
             # large pool of kept-alive connections (one per site) costs more than handshakes.
             limits=httpx.Limits(max_connections=max(1, self.policy.concurrency)),
         )
+        # A proxy from the environment is the client's business; without one, requests go out
+        # directly (`_direct_get`).
+        self._direct = not any(urllib.request.getproxies().get(scheme)
+                               for scheme in ("http", "https", "all"))
         self._slots = asyncio.Semaphore(max(1, self.policy.concurrency))
         self._hosts = _Hosts()
         self._pool = _parser_pool(self.policy)
@@ -1221,26 +1240,75 @@ class Fetcher:
     ) -> _Exchange:
         """One request and its body, inside the per-host interval, a concurrency slot and the
         remaining time budget."""
-        await self._take_slot(httpx.URL(url).host.lower())
+        parsed = httpx.URL(url)
+        await self._take_slot(parsed.host.lower())
         loop = asyncio.get_running_loop()
         started = loop.time()
         try:
             async with asyncio.timeout(max(budget, 0.0)):
-                request = self._client.build_request("GET", url, headers=headers)
-                response = await self._client.send(request, stream=True)
-                try:
-                    body = await self._read_body(response, etag)
-                finally:
-                    await response.aclose()
+                if self._direct and not parsed.userinfo:
+                    status, found, body = await self._direct_get(parsed, headers, etag)
+                else:
+                    request = self._client.build_request("GET", url, headers=headers)
+                    response = await self._client.send(request, stream=True)
+                    try:
+                        status, found = response.status_code, response.headers
+                        body = await self._read_body(status, found, response.aiter_raw(), etag)
+                    finally:
+                        await response.aclose()
         finally:
             self._slots.release()
-        return _Exchange(
-            url=url,
-            status=response.status_code,
-            headers=response.headers,
-            body=body,
-            seconds=loop.time() - started,
-        )
+        return _Exchange(url=url, status=status, headers=found, body=body,
+                         seconds=loop.time() - started)
+
+    async def _direct_get(
+        self, url: httpx.URL, headers: dict[str, str], etag: str | None
+    ) -> tuple[int, httpx.Headers, bytes]:
+        """A GET on a connection of its own, closed after the response: the same request the
+        client sends, without its layers (URL and request objects, the pool, anyio), which cost
+        more CPU per conditional GET than the event loop has to spare when hundreds are in
+        flight. The caps, timeouts and errors are those of the client path."""
+        https = url.scheme == "https"
+        host = url.raw_host.decode("ascii")
+        port = url.port or (443 if https else 80)
+        lines = [b"GET " + url.raw_path + b" HTTP/1.1", b"Host: " + url.netloc]
+        for name, value in (*self._headers.items(), *headers.items()):
+            encoded = value.encode("ascii")
+            if any(c in encoded for c in b"\r\n\0"):
+                raise httpx.LocalProtocolError(f"Illegal header value {encoded!r}")
+            lines.append(name.encode("ascii") + b": " + encoded)
+        lines.append(b"Connection: close\r\n\r\n")
+        try:
+            async with asyncio.timeout(self.policy.connect_timeout):
+                reader, writer = await asyncio.open_connection(
+                    host, port, ssl=self._ssl if https else None,
+                    server_hostname=host if https else None, limit=_HEAD_BYTES,
+                    # A name may have several addresses (IPv6 and IPv4): race them as the
+                    # client does; a literal address has one.
+                    happy_eyeballs_delay=None if _is_ip(host) else 0.25)
+        except TimeoutError:
+            raise httpx.ConnectTimeout("timed out connecting") from None
+        except (socket.gaierror, ssl.SSLError, ssl.CertificateError) as exc:
+            raise httpx.ConnectError(str(exc)) from exc
+        except OSError as exc:
+            # The client's words for a host that refused or could not be reached.
+            raise httpx.ConnectError("All connection attempts failed") from exc
+        try:
+            writer.write(b"\r\n".join(lines))
+            status, found = await _read_head(reader)
+            raw = _raw_body(reader, status, found)
+            try:
+                body = await self._read_body(status, found, raw, etag)
+            finally:
+                await raw.aclose()
+        except (asyncio.IncompleteReadError, asyncio.LimitOverrunError) as exc:
+            raise httpx.RemoteProtocolError(
+                "peer closed connection without sending complete message body") from exc
+        except (ConnectionError, ssl.SSLError) as exc:
+            raise httpx.ReadError(str(exc) or type(exc).__name__) from exc
+        finally:
+            writer.close()
+        return status, found, body
 
     async def _take_slot(self, host: str) -> None:
         """Wait for the host's turn, then for a global slot; the caller releases the slot."""
@@ -1257,28 +1325,28 @@ class Fetcher:
             await self._slots.acquire()
             self._hosts.last_start[host] = loop.time()
 
-    async def _read_body(self, response: httpx.Response, etag: str | None) -> bytes:
-        status = response.status_code
+    async def _read_body(self, status: int, headers: httpx.Headers, raw: AsyncIterator[bytes],
+                         etag: str | None) -> bytes:
         if status in _REDIRECTS or status == 304:
             return b""
-        new_etag = response.headers.get("etag")
+        new_etag = headers.get("etag")
         if 200 <= status < 300 and etag and new_etag and _same_etag(etag, new_etag):
             return b""
         if status >= 300:
             limit, fail = _ERROR_BODY_BYTES, False
         else:
             limit, fail = self.policy.max_bytes, True
-            declared = _positive_int(response.headers.get("content-length"))
-            if declared and declared > limit and "content-encoding" not in response.headers:
+            declared = _positive_int(headers.get("content-length"))
+            if declared and declared > limit and "content-encoding" not in headers:
                 raise _TooLarge
         chunks: list[bytes] = []
         size = 0
         try:
-            inflater = _Inflater(response.headers.get("content-encoding", ""))
+            inflater = _Inflater(headers.get("content-encoding", ""))
             # Decoded here in bounded steps rather than by httpx, which inflates a whole network
             # read at once: 64 KB of a gzip bomb would become 64 MB before the cap could look.
-            async for raw in response.aiter_raw():
-                for piece in inflater.feed(raw):
+            async for data in raw:
+                for piece in inflater.feed(data):
                     size += len(piece)
                     if size > limit:
                         if fail:
@@ -1311,6 +1379,112 @@ class Fetcher:
         if when.tzinfo is None:
             when = when.replace(tzinfo=UTC)
         return self._floor(now, (when - now).total_seconds())
+
+
+_HEAD_BYTES = 64 * 1024  # the most a response's status line and headers may take
+_READ_STEP = 64 * 1024
+
+
+async def _read_head(reader: asyncio.StreamReader) -> tuple[int, httpx.Headers]:
+    """A response's status and headers, past any informational (1xx) responses."""
+    size = 0
+
+    async def line() -> bytes:
+        nonlocal size
+        try:
+            read = await reader.readuntil(b"\n")
+        except asyncio.IncompleteReadError as exc:
+            if size or exc.partial:
+                raise httpx.RemoteProtocolError("incomplete response headers") from exc
+            raise httpx.RemoteProtocolError(
+                "Server disconnected without sending a response.") from exc
+        except asyncio.LimitOverrunError as exc:
+            raise httpx.RemoteProtocolError("the response headers are too long") from exc
+        size += len(read)
+        if size > _HEAD_BYTES:
+            raise httpx.RemoteProtocolError("the response headers are too long")
+        return read.rstrip(b"\r\n")
+
+    while True:
+        status_line = await line()
+        version, _, rest = status_line.partition(b" ")
+        code = rest[:3]
+        if (not version.startswith(b"HTTP/1.") or len(code) != 3 or not code.isdigit()
+                or rest[3:4] not in (b"", b" ")):
+            raise httpx.RemoteProtocolError(f"illegal status line: {status_line!r}")
+        fields: list[tuple[bytes, bytes]] = []
+        while header := await line():
+            if header[:1] in (b" ", b"\t") and fields:  # a folded continuation line
+                name, value = fields[-1]
+                fields[-1] = (name, value + b" " + header.strip(b" \t"))
+                continue
+            name, colon, value = header.partition(b":")
+            if not colon or not name or name != name.strip():
+                raise httpx.RemoteProtocolError(f"illegal header line: {header!r}")
+            fields.append((name, value.strip(b" \t")))
+        status = int(code)
+        if status >= 200 or status == 101:
+            return status, httpx.Headers(fields)
+
+
+async def _raw_body(reader: asyncio.StreamReader, status: int,
+                    headers: httpx.Headers) -> AsyncGenerator[bytes, None]:
+    """A response's body as sent (content-encoded still), framed as HTTP/1.1 says: chunked,
+    a Content-Length, or up to the end of the connection."""
+    if status < 200 or status in (204, 304):
+        return
+    coding = headers.get("transfer-encoding")
+    if coding is not None:
+        if coding.strip().lower() != "chunked":  # the only transfer coding h11 reads either
+            raise httpx.RemoteProtocolError(f"unsupported Transfer-Encoding {coding!r}")
+        while True:
+            size = _chunk_size(await reader.readuntil(b"\n"))
+            if size == 0:
+                while (await reader.readuntil(b"\n")).strip():  # trailers
+                    pass
+                return
+            while size:
+                data = await reader.read(min(size, _READ_STEP))
+                if not data:
+                    raise asyncio.IncompleteReadError(b"", size)
+                size -= len(data)
+                yield data
+            await reader.readuntil(b"\n")  # the line end after the chunk's data
+    declared = headers.get("content-length")
+    if declared is not None:
+        remaining = _content_length(declared)
+        while remaining:
+            data = await reader.read(min(remaining, _READ_STEP))
+            if not data:
+                raise asyncio.IncompleteReadError(b"", remaining)
+            remaining -= len(data)
+            yield data
+        return
+    while data := await reader.read(_READ_STEP):
+        yield data
+
+
+def _is_ip(host: str) -> bool:
+    try:
+        ipaddress.ip_address(host)
+    except ValueError:
+        return False
+    return True
+
+
+def _chunk_size(line: bytes) -> int:
+    digits = line.split(b";", 1)[0].strip()
+    if not digits or digits.strip(b"0123456789abcdefABCDEF"):
+        raise httpx.RemoteProtocolError(f"illegal chunk size line: {line!r}")
+    return int(digits, 16)
+
+
+def _content_length(value: str) -> int:
+    # Repeated headers arrive joined by commas; equal repeats are one length.
+    lengths = {part.strip() for part in value.split(",")}
+    if len(lengths) != 1 or not (length := lengths.pop()).isdigit():
+        raise httpx.RemoteProtocolError(f"bad Content-Length {value!r}")
+    return int(length)
 
 
 def _same_etag(sent: str, received: str) -> bool:

@@ -30,11 +30,13 @@ from datetime import datetime, timedelta
 from functools import partial
 from pathlib import Path
 
-from monitor.fetch import Fetched, Fetcher, FetchFailed, NotModified, ParsedFeed, Prepare
+from monitor.fetch import Fetched, Fetcher, FetchFailed, NotModified, Prepare
 from monitor.indicators import Feed
 from monitor.model import Hit
 from monitor.model import stamp as _stamp
-from monitor.rules import Rules, compile_config
+from monitor.parsejobs import hits_by as _hits_by
+from monitor.parsejobs import hits_from_file as _hits_compiled
+from monitor.rules import Rules
 from monitor.store import Polled, SourceState, Store, Unchanged
 
 log = logging.getLogger("monitor.poll")
@@ -342,26 +344,6 @@ class Poller:
                     for _, done in batch:
                         if not done.done():
                             done.set_result(None)
-
-
-_compiled: dict[str, Rules] = {}
-"""In a parser process: the rules compiled from the file of that name."""
-
-
-def _hits_compiled(rules_file: str, parsed: ParsedFeed) -> tuple[str, dict[str, list[Hit]]]:
-    rules = _compiled.get(rules_file)
-    if rules is None:
-        with open(rules_file, "rb") as f:
-            rules, _ = compile_config(pickle.load(f))
-        _compiled.clear()  # the rules a poller wrote before are done with
-        _compiled[rules_file] = rules
-    return _hits_by(rules, parsed)
-
-
-def _hits_by(rules: Rules, parsed: ParsedFeed) -> tuple[str, dict[str, list[Hit]]]:
-    """The rules' fingerprint and their hits on every entry that has some."""
-    found = {e.id: hits for e in parsed.entries if (hits := rules.match(e))}
-    return rules.fingerprint, found
 
 
 def _log_outcome(outcome: FeedOutcome) -> None:

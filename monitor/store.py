@@ -171,9 +171,10 @@ class UTCDateTime(TypeDecorator[datetime]):
     def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
         if value is None:
             return None
-        if value.tzinfo is None or value.utcoffset() is None:
-            raise ValueError(f"the store takes timezone-aware datetimes, got naive {value!r}")
-        value = value.astimezone(UTC)
+        if value.tzinfo is not UTC:  # most values are UTC already; converting costs per row
+            if value.tzinfo is None or value.utcoffset() is None:
+                raise ValueError(f"the store takes timezone-aware datetimes, got naive {value!r}")
+            value = value.astimezone(UTC)
         # SQLite keeps text: naive UTC in one fixed format compares in time order.
         return value.replace(tzinfo=None) if dialect.name == "sqlite" else value
 
@@ -828,6 +829,32 @@ _KNOWN_COLUMNS = [
 ]
 
 
+_KNOWN = select(*_KNOWN_COLUMNS).where(
+    _ENTRY.c.source == bindparam("b_source"),
+    _ENTRY.c.key.in_(bindparam("b_keys", expanding=True)),
+)
+_CANDIDATES = (
+    select(_ENTRY.c.pk, _ENTRY.c.simhash, _ENTRY.c.cluster_id, _ENTRY.c.when_at,
+           _ENTRY.c.band0, _ENTRY.c.band1, _ENTRY.c.band2, _ENTRY.c.band3)
+    .where(
+        or_(*(_ENTRY.c[f"band{i}"].in_(bindparam(f"b_band{i}", expanding=True))
+              for i in range(4))),
+        _ENTRY.c.source != bindparam("b_source"),
+        _ENTRY.c.simhash != clusters.EMPTY,
+        _ENTRY.c.when_at >= bindparam("b_earliest"),
+        _ENTRY.c.when_at <= bindparam("b_latest"),
+    )
+    # A flood of near-identical text must not make one lookup read a whole window.
+    .limit(bindparam("b_limit"))
+)
+_META_VALUE = select(_META.c.value).where(_META.c.key == bindparam("b_key"))
+_INSERT_ENTRIES = insert(_ENTRY).returning(_ENTRY.c.pk, _ENTRY.c.key, sort_by_parameter_order=True)
+_LOCK_SOURCE = select(_SOURCE).where(_SOURCE.c.id == bindparam("b_id")).with_for_update()
+# The columns to set come with the parameters: the statement is built (and compiled) once per
+# set of columns instead of once per poll.
+_UPDATE_SOURCE = update(_SOURCE).where(_SOURCE.c.id == bindparam("b_id"))
+
+
 def _sqlite_connect(dbapi_connection: Any, _record: Any) -> None:
     # Take transaction control from the sqlite3 module so `begin` below decides the mode.
     dbapi_connection.isolation_level = None
@@ -947,11 +974,12 @@ class Store:
         return dialect.insert(table)
 
     def _put_meta(self, conn: Connection, key: str, value: str, *, overwrite: bool = True) -> None:
-        stmt = self._insert(_META).values(key=key, value=value)
         if overwrite:
-            current = conn.execute(select(_META.c.value).where(_META.c.key == key)).scalar()
+            current = conn.execute(_META_VALUE, {"b_key": key}).scalar()
             if current == value:  # skip the write: pollers would queue on this one row
                 return
+        stmt = self._insert(_META).values(key=key, value=value)
+        if overwrite:
             stmt = stmt.on_conflict_do_update(index_elements=["key"], set_={"value": value})
         else:
             stmt = stmt.on_conflict_do_nothing(index_elements=["key"])
@@ -1018,13 +1046,15 @@ class Store:
 
     def _lock_source(self, conn: Connection, source_id: str) -> Mapping[str, Any]:
         """The source's row, created if unknown, locked for this transaction."""
-        conn.execute(
-            self._insert(_SOURCE)
-            .values(**self._new_source(source_id, None, None, None))
-            .on_conflict_do_nothing(index_elements=["id"])
-        )
-        query = select(_SOURCE).where(_SOURCE.c.id == source_id).with_for_update()
-        return dict(conn.execute(query).one()._mapping)
+        row = conn.execute(_LOCK_SOURCE, {"b_id": source_id}).first()
+        if row is None:
+            conn.execute(
+                self._insert(_SOURCE)
+                .values(**self._new_source(source_id, None, None, None))
+                .on_conflict_do_nothing(index_elements=["id"])
+            )
+            row = conn.execute(_LOCK_SOURCE, {"b_id": source_id}).one()
+        return dict(row._mapping)
 
     def source_states(self) -> list[SourceState]:
         """Every source, active or not, by id."""
@@ -1177,10 +1207,7 @@ class Store:
             existing: dict[str, Mapping[str, Any]] = {}
             keys = list(incoming)
             for chunk in _chunks(keys):
-                query = select(*_KNOWN_COLUMNS).where(
-                    _ENTRY.c.source == source_id, _ENTRY.c.key.in_(chunk)
-                )
-                for row in conn.execute(query):
+                for row in conn.execute(_KNOWN, {"b_source": source_id, "b_keys": chunk}):
                     existing[row.key] = dict(row._mapping)
 
             new_rows: list[dict[str, Any]] = []
@@ -1244,12 +1271,7 @@ class Store:
 
             new_pks: list[int] = []
             if new_rows:
-                result = conn.execute(
-                    insert(_ENTRY).returning(
-                        _ENTRY.c.pk, _ENTRY.c.key, sort_by_parameter_order=True
-                    ),
-                    new_rows,
-                )
+                result = conn.execute(_INSERT_ENTRIES, new_rows)
                 pk_by_key = {r.key: r.pk for r in result}
                 new_pks = [pk_by_key[values["key"]] for values in new_rows]
                 hit_rows: list[dict[str, Any]] = []
@@ -1259,25 +1281,23 @@ class Store:
                     conn.execute(insert(_HIT), hit_rows)
                 self._assign_clusters(conn, source_id, new_pks, new_rows)
 
-            conn.execute(
-                update(_SOURCE)
-                .where(_SOURCE.c.id == source_id)
-                .values(
-                    etag=_clean_opt(outcome.etag),
-                    last_modified=_clean_opt(outcome.last_modified),
-                    feed_title=_clean_opt(outcome.feed_title) or current["feed_title"],
-                    last_polled_at=now,
-                    last_success_at=now,
-                    consecutive_errors=0,
-                    next_due_at=_aware(outcome.next_due_at, "next_due_at"),
-                    not_before_at=_aware_opt(outcome.not_before, "not_before"),
-                    entry_count=_SOURCE.c.entry_count + len(new_rows),
-                    last_fetched=len(incoming),
-                    lease_owner=None,
-                    lease_until=None,
-                    **_redirect_values(current, outcome.redirect_url),
-                )
-            )
+            # The row is locked (and on SQLite the database), so its entry count is current.
+            conn.execute(_UPDATE_SOURCE, {
+                "b_id": source_id,
+                "etag": _clean_opt(outcome.etag),
+                "last_modified": _clean_opt(outcome.last_modified),
+                "feed_title": _clean_opt(outcome.feed_title) or current["feed_title"],
+                "last_polled_at": now,
+                "last_success_at": now,
+                "consecutive_errors": 0,
+                "next_due_at": _aware(outcome.next_due_at, "next_due_at"),
+                "not_before_at": _aware_opt(outcome.not_before, "not_before"),
+                "entry_count": current["entry_count"] + len(new_rows),
+                "last_fetched": len(incoming),
+                "lease_owner": None,
+                "lease_until": None,
+                **_redirect_values(current, outcome.redirect_url),
+            })
             if incoming:
                 self._put_meta(conn, "rules_fingerprint", fingerprint)
         return IngestReport(
@@ -1300,19 +1320,15 @@ class Store:
         for chunk in _chunks(keyed, _CHUNK // 4):
             earliest = min(row["when_at"] for _, row in chunk) - CLUSTER_WINDOW
             latest = max(row["when_at"] for _, row in chunk) + CLUSTER_WINDOW
-            query = (
-                select(e.pk, e.simhash, e.cluster_id, e.when_at, *band_columns)
-                .where(
-                    or_(*(col.in_({row[col.name] for _, row in chunk}) for col in band_columns)),
-                    e.source != source_id,
-                    e.simhash != clusters.EMPTY,
-                    e.when_at >= earliest,
-                    e.when_at <= latest,
-                )
-                # A flood of near-identical text must not make one lookup read a whole window.
-                .limit(_MAX_CANDIDATES * len(chunk))
-            )
-            for pk, key, cluster_id, when, *band_values in conn.execute(query):
+            near = conn.execute(_CANDIDATES, {
+                **{f"b_{col.name}": list({row[col.name] for _, row in chunk})
+                   for col in band_columns},
+                "b_source": source_id,
+                "b_earliest": earliest,
+                "b_latest": latest,
+                "b_limit": _MAX_CANDIDATES * len(chunk),
+            })
+            for pk, key, cluster_id, when, *band_values in near:
                 candidate = _Candidate(pk, key, cluster_id, when)
                 for position, value in enumerate(band_values):
                     by_band[position].setdefault(value, []).append(candidate)
@@ -1340,16 +1356,24 @@ class Store:
             query = select(e.cluster_id).where(e.source == source_id, e.cluster_id.in_(ids))
             closed.update(conn.execute(query.distinct()).scalars())
         assigned = []
+        alone = []
         for pk in pks:
             cluster = next((cid for _, cid in nearest.get(pk, ()) if cid not in closed), pk)
             closed.add(cluster)
-            assigned.append({"b_pk": pk, "b_cluster": cluster})
-        conn.execute(
-            update(_ENTRY)
-            .where(e.pk == bindparam("b_pk"))
-            .values(cluster_id=bindparam("b_cluster")),
-            assigned,
-        )
+            if cluster == pk:
+                alone.append(pk)
+            else:
+                assigned.append({"b_pk": pk, "b_cluster": cluster})
+        # Most new entries start a cluster of their own: one statement sets them all.
+        for some in _chunks(alone):
+            conn.execute(update(_ENTRY).where(e.pk.in_(some)).values(cluster_id=e.pk))
+        if assigned:
+            conn.execute(
+                update(_ENTRY)
+                .where(e.pk == bindparam("b_pk"))
+                .values(cluster_id=bindparam("b_cluster")),
+                assigned,
+            )
 
     # --- leases -------------------------------------------------------------------------------
 

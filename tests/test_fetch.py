@@ -6,10 +6,12 @@ import asyncio
 import gzip
 import json
 import socket
+import threading
 import time
 import tracemalloc
 import zlib
 from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -328,6 +330,80 @@ def test_a_refused_connection_is_a_network_failure() -> None:
     result = fetch(f"http://127.0.0.1:{port}/feed.xml")
     assert isinstance(result, FetchFailed) and result.kind == "network"
     assert result.error.startswith(f"network error fetching http://127.0.0.1:{port}/feed.xml")
+
+
+# --- the wire: framings and answers the feed server does not send --------------------------------
+
+
+@contextmanager
+def raw_server(answer: bytes) -> Iterator[tuple[str, list[bytes]]]:
+    """A server on 127.0.0.1 that reads each request's head, sends `answer` as it is and closes
+    the connection; yields its base URL and the request heads it got."""
+    heads: list[bytes] = []
+    listener = socket.create_server(("127.0.0.1", 0))
+    listener.settimeout(0.2)
+    done = threading.Event()
+
+    def serve() -> None:
+        while not done.is_set():
+            try:
+                conn, _ = listener.accept()
+            except TimeoutError:
+                continue
+            with conn:
+                head = b""
+                while b"\r\n\r\n" not in head and (data := conn.recv(4096)):
+                    head += data
+                heads.append(head)
+                conn.sendall(answer)
+
+    worker = threading.Thread(target=serve, daemon=True)
+    worker.start()
+    try:
+        yield f"http://127.0.0.1:{listener.getsockname()[1]}", heads
+    finally:
+        done.set()
+        worker.join()
+        listener.close()
+
+
+def chunked(body: bytes, size: int) -> bytes:
+    parts = [body[i:i + size] for i in range(0, len(body), size)]
+    return b"".join(b"%x;ext=1\r\n%s\r\n" % (len(p), p) for p in parts) + b"0\r\nX-T: 1\r\n\r\n"
+
+
+def test_a_chunked_body_after_an_informational_answer_is_read() -> None:
+    answer = (b"HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 200 OK\r\nContent-Type: application/rss+xml"
+              b"\r\nTransfer-Encoding: chunked\r\n\r\n" + chunked(FEED, 100))
+    with raw_server(answer) as (base, heads):
+        result = fetch(f"{base}/feed.xml", etag='"v0"')
+    assert titles(result) == ["Kremlin reshuffles the security council", "Ruble weakens again"]
+    head = heads[0].decode()
+    assert head.startswith("GET /feed.xml HTTP/1.1\r\n")
+    assert 'If-None-Match: "v0"' in head and "User-Agent: monitor/" in head
+
+
+@pytest.mark.parametrize("answer", [
+    b"HTTP/1.1 200 OK\r\nContent-Length: 5000\r\n\r\n" + FEED,  # cut short
+    b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n",  # no chunk size
+    b"HTCPCP/1.0 418 I'm a teapot\r\n\r\n",  # not HTTP
+    b"",  # nothing at all
+])
+def test_a_broken_answer_is_a_network_failure(answer: bytes) -> None:
+    with raw_server(answer) as (base, _):
+        result = fetch(f"{base}/feed.xml")
+    assert isinstance(result, FetchFailed) and result.kind == "network"
+    assert result.error.startswith(f"network error fetching {base}/feed.xml: ")
+
+
+def test_a_proxy_from_the_environment_is_used(monkeypatch: pytest.MonkeyPatch) -> None:
+    with raw_server(b"HTTP/1.1 304 Not Modified\r\n\r\n") as (proxy, heads):
+        monkeypatch.setenv("HTTP_PROXY", proxy)
+        monkeypatch.delenv("NO_PROXY", raising=False)
+        monkeypatch.delenv("no_proxy", raising=False)
+        result = fetch("http://feeds.example.org/feed.xml", etag='"v1"')
+    assert result == NotModified(etag='"v1"', last_modified=None, not_before=None)
+    assert heads[0].startswith(b"GET http://feeds.example.org/feed.xml HTTP/1.1\r\n")
 
 
 # --- charsets -------------------------------------------------------------------------------------
