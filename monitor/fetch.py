@@ -47,6 +47,7 @@ from typing import Any
 from urllib.parse import urljoin, urlsplit
 
 import feedparser
+import h11
 import httpx
 
 from monitor import __version__, clusters
@@ -1271,13 +1272,18 @@ class Fetcher:
         https = url.scheme == "https"
         host = url.raw_host.decode("ascii")
         port = url.port or (443 if https else 80)
-        lines = [b"GET " + url.raw_path + b" HTTP/1.1", b"Host: " + url.netloc]
-        for name, value in (*self._headers.items(), *headers.items()):
-            encoded = value.encode("ascii")
-            if any(c in encoded for c in b"\r\n\0"):
-                raise httpx.LocalProtocolError(f"Illegal header value {encoded!r}")
-            lines.append(name.encode("ascii") + b": " + encoded)
-        lines.append(b"Connection: close\r\n\r\n")
+        # h11 (the HTTP/1.1 state machine under httpx's own transport) writes the request and
+        # frames the answer: informational answers, chunked, sized or read-to-close bodies.
+        wire = h11.Connection(h11.CLIENT, max_incomplete_event_size=_HEAD_BYTES)
+        fields = [(b"Host", url.netloc)]
+        fields += [(name.encode("ascii"), value.encode("ascii"))
+                   for name, value in (*self._headers.items(), *headers.items())]
+        fields.append((b"Connection", b"close"))
+        try:
+            request = wire.send(h11.Request(method=b"GET", target=url.raw_path, headers=fields))
+            request += wire.send(h11.EndOfMessage()) or b""
+        except h11.LocalProtocolError as exc:
+            raise httpx.LocalProtocolError(str(exc)) from exc
         try:
             async with asyncio.timeout(self.policy.connect_timeout):
                 reader, writer = await asyncio.open_connection(
@@ -1294,9 +1300,9 @@ class Fetcher:
             # The client's words for a host that refused or could not be reached.
             raise httpx.ConnectError("All connection attempts failed") from exc
         try:
-            writer.write(b"\r\n".join(lines))
-            status, found = await _read_head(reader)
-            raw = _raw_body(reader, status, found)
+            writer.write(request or b"")
+            status, found = await _read_head(reader, wire)
+            raw = _raw_body(reader, wire)
             try:
                 body = await self._read_body(status, found, raw, etag)
             finally:
@@ -1385,83 +1391,41 @@ _HEAD_BYTES = 64 * 1024  # the most a response's status line and headers may tak
 _READ_STEP = 64 * 1024
 
 
-async def _read_head(reader: asyncio.StreamReader) -> tuple[int, httpx.Headers]:
-    """A response's status and headers, past any informational (1xx) responses."""
-    size = 0
-
-    async def line() -> bytes:
-        nonlocal size
-        try:
-            read = await reader.readuntil(b"\n")
-        except asyncio.IncompleteReadError as exc:
-            if size or exc.partial:
-                raise httpx.RemoteProtocolError("incomplete response headers") from exc
-            raise httpx.RemoteProtocolError(
-                "Server disconnected without sending a response.") from exc
-        except asyncio.LimitOverrunError as exc:
-            raise httpx.RemoteProtocolError("the response headers are too long") from exc
-        size += len(read)
-        if size > _HEAD_BYTES:
-            raise httpx.RemoteProtocolError("the response headers are too long")
-        return read.rstrip(b"\r\n")
-
+async def _next_event(reader: asyncio.StreamReader, wire: h11.Connection) -> object:
+    """The next event of the answer, reading from the connection as h11 needs."""
     while True:
-        status_line = await line()
-        version, _, rest = status_line.partition(b" ")
-        code = rest[:3]
-        if (not version.startswith(b"HTTP/1.") or len(code) != 3 or not code.isdigit()
-                or rest[3:4] not in (b"", b" ")):
-            raise httpx.RemoteProtocolError(f"illegal status line: {status_line!r}")
-        fields: list[tuple[bytes, bytes]] = []
-        while header := await line():
-            if header[:1] in (b" ", b"\t") and fields:  # a folded continuation line
-                name, value = fields[-1]
-                fields[-1] = (name, value + b" " + header.strip(b" \t"))
-                continue
-            name, colon, value = header.partition(b":")
-            if not colon or not name or name != name.strip():
-                raise httpx.RemoteProtocolError(f"illegal header line: {header!r}")
-            fields.append((name, value.strip(b" \t")))
-        status = int(code)
-        if status >= 200 or status == 101:
-            return status, httpx.Headers(fields)
+        try:
+            event = wire.next_event()
+        except h11.RemoteProtocolError as exc:
+            raise httpx.RemoteProtocolError(str(exc)) from exc
+        if event is not h11.NEED_DATA:
+            return event
+        wire.receive_data(await reader.read(_READ_STEP))  # b"": the peer closed
 
 
-async def _raw_body(reader: asyncio.StreamReader, status: int,
-                    headers: httpx.Headers) -> AsyncGenerator[bytes, None]:
-    """A response's body as sent (content-encoded still), framed as HTTP/1.1 says: chunked,
-    a Content-Length, or up to the end of the connection."""
-    if status < 200 or status in (204, 304):
-        return
-    coding = headers.get("transfer-encoding")
-    if coding is not None:
-        if coding.strip().lower() != "chunked":  # the only transfer coding h11 reads either
-            raise httpx.RemoteProtocolError(f"unsupported Transfer-Encoding {coding!r}")
-        while True:
-            size = _chunk_size(await reader.readuntil(b"\n"))
-            if size == 0:
-                while (await reader.readuntil(b"\n")).strip():  # trailers
-                    pass
-                return
-            while size:
-                data = await reader.read(min(size, _READ_STEP))
-                if not data:
-                    raise asyncio.IncompleteReadError(b"", size)
-                size -= len(data)
-                yield data
-            await reader.readuntil(b"\n")  # the line end after the chunk's data
-    declared = headers.get("content-length")
-    if declared is not None:
-        remaining = _content_length(declared)
-        while remaining:
-            data = await reader.read(min(remaining, _READ_STEP))
-            if not data:
-                raise asyncio.IncompleteReadError(b"", remaining)
-            remaining -= len(data)
-            yield data
-        return
-    while data := await reader.read(_READ_STEP):
-        yield data
+async def _read_head(reader: asyncio.StreamReader,
+                     wire: h11.Connection) -> tuple[int, httpx.Headers]:
+    """A response's status and headers, past any informational (1xx) answers."""
+    while True:
+        event = await _next_event(reader, wire)
+        if isinstance(event, h11.Response):
+            return event.status_code, httpx.Headers(list(event.headers))
+        if not isinstance(event, h11.InformationalResponse):
+            raise httpx.RemoteProtocolError(
+                "Server disconnected without sending a response.")
+
+
+async def _raw_body(reader: asyncio.StreamReader,
+                    wire: h11.Connection) -> AsyncGenerator[bytes, None]:
+    """A response's body as sent (content-encoded still)."""
+    while True:
+        event = await _next_event(reader, wire)
+        if isinstance(event, h11.Data):
+            yield bytes(event.data)
+        elif isinstance(event, h11.EndOfMessage):
+            return
+        else:
+            raise httpx.RemoteProtocolError(f"unexpected {type(event).__name__} in a body")
 
 
 def _is_ip(host: str) -> bool:
@@ -1470,21 +1434,6 @@ def _is_ip(host: str) -> bool:
     except ValueError:
         return False
     return True
-
-
-def _chunk_size(line: bytes) -> int:
-    digits = line.split(b";", 1)[0].strip()
-    if not digits or digits.strip(b"0123456789abcdefABCDEF"):
-        raise httpx.RemoteProtocolError(f"illegal chunk size line: {line!r}")
-    return int(digits, 16)
-
-
-def _content_length(value: str) -> int:
-    # Repeated headers arrive joined by commas; equal repeats are one length.
-    lengths = {part.strip() for part in value.split(",")}
-    if len(lengths) != 1 or not (length := lengths.pop()).isdigit():
-        raise httpx.RemoteProtocolError(f"bad Content-Length {value!r}")
-    return int(length)
 
 
 def _same_etag(sent: str, received: str) -> bool:
