@@ -332,7 +332,7 @@ class Ledger:
         self._by_time: tuple[I64, I64, int] | None = None
         """The counted hits' times and (cluster, indicator) keys in time order, and how many
         rows the ledger had then: the surges' windows are slices of it."""
-        self._surge_keys: tuple[tuple[int, ...], I64, I64] | None = None
+        self._surge_keys: tuple[tuple[int, ...], list[I64], list[I64]] | None = None
         """Rows not marked false (as of the last `_prepare`)."""
         self._wcache: dict[tuple[int, str, float | None, str | None], float] = {}
 
@@ -406,7 +406,8 @@ class Ledger:
         if retro:
             rows = np.flatnonzero(np.isin(self.entry, np.array(sorted(retro), np.int64),
                                           kind="table"))
-            self.version = self.version.copy()  # tracks made before keep the old keys
+            # In place: tracks made before saw these entries alone in their story, where any
+            # key is one wording, so they read the same stories with the new keys.
             self.version[rows] = [code_of(pk) for pk in self.entry[rows].tolist()]
         # Machine integers as they come (a million hits as Python objects would double the
         # peak memory of a first read).
@@ -973,14 +974,20 @@ class Ledger:
         # The prepared hits' distinct (story, indicator) keys in each window, kept while the
         # windows hold the same hits; a poll's hits are merged in each time.
         if self._surge_keys is None or self._surge_keys[0] != (lo, mid, hi):
-            self._surge_keys = ((lo, mid, hi), np.unique(keys[mid:hi]), np.unique(keys[lo:mid]))
-        _, recent_keys, before_keys = self._surge_keys
+            windows_keys = [np.unique(keys[mid:hi]), np.unique(keys[lo:mid])]
+            self._surge_keys = ((lo, mid, hi), windows_keys,
+                                [np.bincount(k % n, minlength=n) for k in windows_keys])
+        _, windows_keys, kept = self._surge_keys
+        counts = list(kept)
         if len(extra):
             late = self.when[extra] > window
             fresh = self.cluster[extra] * n + self.ind[extra]
-            recent_keys = np.union1d(recent_keys, fresh[late])
-            before_keys = np.union1d(before_keys, fresh[~late])
-        counts = [np.bincount(k % n, minlength=n) for k in (recent_keys, before_keys)]
+            for w, (known, mine) in enumerate(zip(windows_keys, (late, ~late), strict=True)):
+                new = np.unique(fresh[mine])
+                where = np.minimum(np.searchsorted(known, new), max(len(known) - 1, 0))
+                if len(known):
+                    new = new[known[where] != new]
+                counts[w] = counts[w] + np.bincount(new % n, minlength=n)
         windows = settings.surge_baseline / settings.surge_window
         out = {}
         for code, iid in enumerate(self._ind_ids):
