@@ -249,22 +249,25 @@ class _Chosen:
     def _polynomial(self) -> tuple[list[float], I64]:
         lens = np.diff(np.r_[self.starts, len(self.rel)])
         self._small = lens <= _SMALL
-        small = np.flatnonzero(self._small)
         a = self.rel * self.decay
-        # e[j] per story: the elementary symmetric sums of its reports' a_i, built one
-        # report rank at a time.
-        e = np.zeros((_SMALL + 1, len(small)))
-        e[0] = 1.0
-        for r in range(_SMALL):
-            has = np.flatnonzero(lens[small] > r)
-            if not len(has):
-                break
-            ar = a[self.starts[small[has]] + r]
-            for j in range(r + 1, 0, -1):
-                e[j, has] += ar * e[j - 1, has]
-        w = self.weight[small] if self.weight is not None else np.ones(len(small))
-        # 1 - prod(1 - a_i f) = sum over j >= 1 of (-1)**(j+1) e_j f**j
-        coefficients = [float((-1) ** (j + 1) * np.sum(w * e[j])) for j in range(1, _SMALL + 1)]
+        coefficients = [0.0] * _SMALL
+        # Stories of one length at a time, their reports side by side: e[j] are the
+        # elementary symmetric sums of a story's a_i, built one report at a time, and
+        # 1 - prod(1 - a_i f) = sum over j >= 1 of (-1)**(j+1) e_j f**j.
+        for length in range(1, _SMALL + 1):
+            stories = np.flatnonzero(lens == length)
+            if not len(stories):
+                continue
+            first = self.starts[stories]
+            e = [np.ones(len(stories))] + [np.zeros(len(stories))] * length
+            for r in range(length):
+                ar = a[first + r]
+                for j in range(r + 1, 0, -1):
+                    e[j] = e[j] + ar * e[j - 1]
+            w = self.weight[stories] if self.weight is not None else None
+            for j in range(1, length + 1):
+                total = float(np.sum(e[j] if w is None else w * e[j]))
+                coefficients[j - 1] += total if j % 2 else -total
         return coefficients, np.flatnonzero(lens > _SMALL)
 
 
@@ -668,10 +671,12 @@ class Ledger:
         since_key = (*key, half_life, int(np.searchsorted(t.times, at, "right")),
                      int(np.searchsorted(t.times, cutoff, "left")))
         chosen = self._chosen.get(since_key)
-        if chosen is None or (stories and chosen.compacted):
+        fresh = chosen is None or (stories and chosen.compacted)
+        if fresh:
             last, edge = self._selection(key, t, half_life, at, cutoff)
             chosen = self._chosen[since_key] = self._chosen_of(t, last, edge, at, cutoff,
                                                                half_life)
+        assert chosen is not None
         self._used.add(since_key)
         if stories:
             self._read.add(since_key)
@@ -680,6 +685,10 @@ class Ledger:
         ref = at - at % _REBASE
         if ref != chosen.at:
             chosen.rebase(ref, half_life)
+        if fresh and not stories:
+            # Made to be summed (a day or a week before, a trend's day): only its sums are
+            # kept, from the start, so a million reports never stand three times over.
+            chosen.compact()
         return chosen, (None if at == ref else 0.5 ** ((at - ref) / 1e6 / half_life))
 
     def _stale(self, chosen: _Chosen) -> npt.NDArray[np.bool_] | None:
