@@ -59,6 +59,9 @@ from monitor.scoring import Evidence, ScenarioView, Score, Story, Surge
 
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _REBASE = scoring.REBASE // timedelta(microseconds=1)
+_KEEP_REPORTS = 20_000
+"""A selection of up to this many reports made only to be summed is kept whole: its
+polynomial would cost more than it saves (the small ledgers of a poll's stories)."""
 _SMALL = 6
 """Stories of up to this many reports are summed as one polynomial in the decay factor:
 their coefficients stay small enough that the sum is exact to about 1e-14."""
@@ -685,7 +688,7 @@ class Ledger:
         ref = at - at % _REBASE
         if ref != chosen.at:
             chosen.rebase(ref, half_life)
-        if fresh and not stories:
+        if fresh and not stories and len(chosen.rel) > _KEEP_REPORTS:
             # Made to be summed (a day or a week before, a trend's day): only its sums are
             # kept, from the start, so a million reports never stand three times over.
             chosen.compact()
