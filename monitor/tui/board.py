@@ -64,15 +64,33 @@ def load_board(store_url: str | None, indicators_path: Path | str,
 
     A live board continues the stored alert history (hysteresis), as `monitor scores` does; a
     board at a fixed moment is a what-if and starts from no alerts. It writes nothing."""
-    from monitor.store import Store
-
+    global _open_store
     with _kept_lock:
         config, live = _kept(store_url, Path(indicators_path))
-        store = Store.open(store_url)
         try:
-            return _scored(store, config, live, now)
-        finally:
-            store.close()
+            return _scored(_kept_store(store_url), config, live, now)
+        except Exception:  # a database gone for a moment: open it afresh next time
+            if _open_store is not None:
+                _open_store[1].close()
+                _open_store = None
+            raise
+
+
+_open_store: tuple[str | None, Store] | None = None
+
+
+def _kept_store(store_url: str | None) -> Store:
+    """The store `load_board` reads, kept open between refreshes (opening it checks the
+    schema and starts a new connection pool each time: a tenth of a refresh); one at a
+    time, under `_kept_lock`."""
+    from monitor.store import Store
+
+    global _open_store
+    if _open_store is None or _open_store[0] != store_url:
+        if _open_store is not None:
+            _open_store[1].close()
+        _open_store = (store_url, Store.open(store_url))
+    return _open_store[1]
 
 
 READING_SLACK = timedelta(hours=1)
