@@ -24,8 +24,8 @@ hit times are up to `T` and how many fall before the horizon, so those two count
 selection (`_Chosen`), and a refresh seconds later usually finds it made: only the reports'
 decays move. Decays are taken at the hour `T` falls in and moved on by one factor, as
 `scoring.decay` defines them. Moments whose stories no one reads (a view's day and week
-before, a trend's past days) are only summed; a selection summed two rounds in a row keeps
-just a polynomial in the decay factor.
+before, a trend's past days) are only summed; a large selection made for that keeps just a
+polynomial in the decay factor.
 
 Hits added to a prepared ledger (a refresh after a poll) do not make it sort everything
 again: the stories they touch move to a small ledger of their own (`_recent`), masked out
@@ -167,29 +167,21 @@ class _Chosen:
         self.lead_src = lead_src
         self.at: int | None = None
         self._poly: tuple[list[float], I64] | None = None
-        self._small = np.zeros(0, bool)
         self.stale: tuple[int, npt.NDArray[np.bool_]] | None = None
         self.decay = np.zeros(0)
         """Each report's decay at `at` (`scoring.decay`'s hour)."""
         self.compacted = False
         """Only sums are kept (`compact`): no stories."""
-        self.summed = 0
-        """Rounds of views in a row that only summed it: compacted from the second on, so a
-        selection that lasts a few seconds is not compacted for nothing."""
 
     def rebase(self, at: int, half_life: float) -> None:
-        # As the reference takes them: ages in exact microseconds, then the power.
         if self.compacted and self._poly is not None and self.at is not None:
-            # f**j of the polynomial's term j moves on by g**j.
+            # The kept sums move on: f**j of the polynomial's term j by g**j.
             g = 0.5 ** ((at - self.at) / 1e6 / half_life)
             coefficients, big = self._poly
             self._poly = ([c * g ** (j + 1) for j, c in enumerate(coefficients)], big)
-            self.decay = np.power(0.5, (at - self.when) / 1e6 / half_life)
-            self.at = at
-            return
+        # As the reference takes them: ages in exact microseconds, then the power.
         self.decay = np.power(0.5, (at - self.when) / 1e6 / half_life)
         self.at = at
-        self._poly = None
 
     def compact(self) -> None:
         """Keep only what `total` needs: the polynomial of the small stories and the large
@@ -209,7 +201,6 @@ class _Chosen:
         empty = np.zeros(0, np.int64)
         self.clusters = self.latest = self.lead = self.lead_src = empty
         self._poly = (coefficients, np.arange(len(big), dtype=np.int64))
-        self._small = np.zeros(len(big), bool)
         self.stale = None
         self.compacted = True
 
@@ -251,7 +242,6 @@ class _Chosen:
 
     def _polynomial(self) -> tuple[list[float], I64]:
         lens = np.diff(np.r_[self.starts, len(self.rel)])
-        self._small = lens <= _SMALL
         a = self.rel * self.decay
         coefficients = [0.0] * _SMALL
         # Stories of one length at a time, their reports side by side: e[j] are the
@@ -322,8 +312,6 @@ class Ledger:
         """The same stories as they were when the tracks were made (what the tracks count
         of them), so sums can swap one for the other."""
         self._prepared_len = 0
-        self._read: set[tuple[Any, ...]] = set()
-        """Selections whose stories were read since the last `forget` (not only summed)."""
         """The stories new hits touched since the tracks were made, scored apart."""
         self._touched = np.zeros(0, np.int64)
         """Their clusters, left out of this ledger's own tracks."""
@@ -335,9 +323,9 @@ class Ledger:
         self._touched_gen = 0
         self._finals: dict[tuple[int, str | None, float], I64] = {}
         self._counted = np.zeros(0, bool)
-        self._by_time: tuple[I64, I64, int] | None = None
-        """The counted hits' times and (cluster, indicator) keys in time order, and how many
-        rows the ledger had then: the surges' windows are slices of it."""
+        self._by_time: tuple[I64, I64] | None = None
+        """The prepared hits' times and (cluster, indicator) keys in time order, those that
+        count: the surges' windows are slices of it."""
         self._surge_keys: tuple[tuple[int, ...], list[I64], list[I64]] | None = None
         """Rows not marked false (as of the last `_prepare`)."""
         self._wcache: dict[tuple[int, str, float | None, str | None], float] = {}
@@ -475,7 +463,7 @@ class Ledger:
         sub._room = {}
         sub._tracks = None
         sub._cache, sub._orders, sub._finals, sub._chosen = {}, {}, {}, {}
-        sub._used, sub._read = set(), set()
+        sub._used = set()
         sub._recent = sub._recent_old = None
         sub._touched = np.zeros(0, np.int64)
         return sub
@@ -559,7 +547,6 @@ class Ledger:
         self._finals.clear()
         self._chosen.clear()
         self._used.clear()
-        self._read.clear()
         self._recent, self._touched = None, np.zeros(0, np.int64)
         self._recent_old = None
         self._prepared_len = len(self.entry)
@@ -681,8 +668,6 @@ class Ledger:
                                                                half_life)
         assert chosen is not None
         self._used.add(since_key)
-        if stories:
-            self._read.add(since_key)
         # Decays as `scoring.decay` takes them: at the hour `at` falls in (kept, so a refresh
         # in the same hour does not raise a million powers again), times one factor since.
         ref = at - at % _REBASE
@@ -850,14 +835,7 @@ class Ledger:
         if self._used:
             used = self._used
             self._chosen = {k: v for k, v in self._chosen.items() if k in used}
-            for k, chosen in self._chosen.items():
-                if k in self._read:
-                    chosen.summed = 0
-                    continue
-                chosen.summed += 1
-                if chosen.summed >= 2:  # only summed, twice: keep the sums, not the reports
-                    chosen.compact()
-            self._used, self._read = set(), set()
+            self._used = set()
         for sub in (self._recent, self._recent_old):
             if sub is not None:
                 sub.forget()
@@ -935,22 +913,20 @@ class Ledger:
     def _subs(self) -> tuple[Ledger | None, Ledger | None]:
         return self._recent, self._recent_old
 
-    def _kept_keys(self) -> tuple[set[Any], set[Any], set[Any], list[Any]]:
-        return (set(self._chosen), set(self._used), set(self._read),
+    def _kept_keys(self) -> tuple[set[Any], set[Any], list[Any]]:
+        return (set(self._chosen), set(self._used),
                 [sub._kept_keys() if sub is not None else None for sub in self._subs()])
 
-    def _forget_moment(self, at: int, kept: tuple[set[Any], set[Any], set[Any], list[Any]]
-                       ) -> None:
+    def _forget_moment(self, at: int, kept: tuple[set[Any], set[Any], list[Any]]) -> None:
         for key in [k for k in self._cache if k[-1] == at]:
             del self._cache[key]
-        chosen, used, read, subs = kept
+        chosen, used, subs = kept
         for k in set(self._chosen) - chosen:
             del self._chosen[k]
         self._used &= used
-        self._read &= read
         for sub, sub_kept in zip(self._subs(), subs, strict=True):
             if sub is not None:
-                sub._forget_moment(at, sub_kept or (set(), set(), set(), [None, None]))
+                sub._forget_moment(at, sub_kept or (set(), set(), [None, None]))
 
     def converged(self, scenario: str, score: Score, now: datetime) -> bool:
         """`scoring.converged`, from the table behind `score` without building its stories."""
@@ -972,12 +948,12 @@ class Ledger:
         base = to_us(now - settings.surge_window - settings.surge_baseline)
         self._prepare()
         n = len(self._ind_ids)
-        if self._by_time is None:  # the counted hits by time, once per preparing
-            rows = np.flatnonzero(self._counted)
+        prepared = self._prepared_len
+        if self._by_time is None:  # the prepared hits that count, by time, once per preparing
+            rows = np.flatnonzero(self._counted[:prepared])
             rows = rows[np.argsort(self.when[rows], kind="stable")]
-            self._by_time = (self.when[rows], self.cluster[rows] * n + self.ind[rows],
-                             len(self.entry))
-        times, keys, prepared = self._by_time
+            self._by_time = (self.when[rows], self.cluster[rows] * n + self.ind[rows])
+        times, keys = self._by_time
         lo, mid, hi = np.searchsorted(times, [base, window, at], "right").tolist()
         # Hits added since (a poll's few), looked at directly.
         extra = prepared + np.flatnonzero(self._counted[prepared:]
