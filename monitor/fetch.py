@@ -1281,14 +1281,14 @@ class Fetcher:
         fields.append((b"Connection", b"close"))
         try:
             request = wire.send(h11.Request(method=b"GET", target=url.raw_path, headers=fields))
-            request += wire.send(h11.EndOfMessage()) or b""
+            request = (request or b"") + (wire.send(h11.EndOfMessage()) or b"")
         except h11.LocalProtocolError as exc:
             raise httpx.LocalProtocolError(str(exc)) from exc
         try:
             async with asyncio.timeout(self.policy.connect_timeout):
                 reader, writer = await asyncio.open_connection(
                     host, port, ssl=self._ssl if https else None,
-                    server_hostname=host if https else None, limit=_HEAD_BYTES,
+                    server_hostname=host if https else None,
                     # A name may have several addresses (IPv6 and IPv4): race them as the
                     # client does; a literal address has one.
                     happy_eyeballs_delay=None if _is_ip(host) else 0.25)
@@ -1300,16 +1300,13 @@ class Fetcher:
             # The client's words for a host that refused or could not be reached.
             raise httpx.ConnectError("All connection attempts failed") from exc
         try:
-            writer.write(request or b"")
+            writer.write(request)
             status, found = await _read_head(reader, wire)
             raw = _raw_body(reader, wire)
             try:
                 body = await self._read_body(status, found, raw, etag)
             finally:
                 await raw.aclose()
-        except (asyncio.IncompleteReadError, asyncio.LimitOverrunError) as exc:
-            raise httpx.RemoteProtocolError(
-                "peer closed connection without sending complete message body") from exc
         except (ConnectionError, ssl.SSLError) as exc:
             raise httpx.ReadError(str(exc) or type(exc).__name__) from exc
         finally:
