@@ -199,8 +199,9 @@ def cmd_poll(args: argparse.Namespace, out: TextIO) -> int:
 def cmd_run(args: argparse.Namespace, out: TextIO) -> int:
     import asyncio
 
+    from monitor.evidence import Crossing
     from monitor.scheduler import serve
-    from monitor.watch import Crossing, Reload, Watch
+    from monitor.watch import Reload, Watch
 
     _configure_logging(args.log_format)
     rules, store = _prepare(args)

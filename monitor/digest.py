@@ -44,7 +44,7 @@ from typing import TYPE_CHECKING, Any
 from monitor import scoring
 from monitor.backtest import sparkline
 from monitor.errors import MailError, MonitorError
-from monitor.evidence import LiveLedger
+from monitor.evidence import Crossing, LiveLedger
 from monitor.evidence import scored_to_evidence as to_scored_evidence
 from monitor.indicators import Config
 from monitor.model import stamp as _stamp
@@ -52,7 +52,6 @@ from monitor.model import utcnow
 
 if TYPE_CHECKING:
     from monitor.store import DeliveredDigest, SourceState, Store, StoredEntry
-    from monitor.watch import Crossing
 
 TOP = 3
 """New reports shown per scenario; the rest are counted."""

@@ -255,13 +255,13 @@ class PastLevels:
         self.live = live
         self.lock = lock
 
-    def levels(self, at: datetime) -> tuple[dict[str, float], tuple[int, int]]:
-        """Every scenario's level at `at`, and the stamp of the evidence it was scored from."""
+    def levels(self, at: datetime) -> dict[str, float]:
+        """Every scenario's level at `at`."""
         with self.lock:
             ledger = self.live.ledger
             if ledger is None:
-                return {s.id: 0.0 for s in self.live.config.scenarios}, self.live.stamp()
-            return ledger.levels(at), self.live.stamp()
+                return {s.id: 0.0 for s in self.live.config.scenarios}
+            return ledger.levels(at)
 
     def stamp(self) -> tuple[int, int]:
         with self.lock:

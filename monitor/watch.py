@@ -16,20 +16,13 @@ import asyncio
 import math
 import threading
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 from monitor.errors import ConfigError
-from monitor.evidence import (  # noqa: F401 (Crossing and Reading are read from here too)
-    CHANGE_SPAN,
-    Crossing,
-    LiveLedger,
-    PastLevels,
-    Reading,
-    record_reading,
-)
+from monitor.evidence import CHANGE_SPAN, LiveLedger, PastLevels, Reading, record_reading
 from monitor.model import utcnow
 from monitor.poll import Poller, PollReport, rematch
 from monitor.rules import Rules, load
@@ -142,6 +135,5 @@ class Watch:
                 self._ledger = LiveLedger(config, self._span)
             live = self._ledger
             reading = record_reading(self.store, config, at, live)
-        return Reading(reading.at, reading.views, reading.crossings,
-                       PastLevels(live, self._lock))
+        return replace(reading, past=PastLevels(live, self._lock))
 

@@ -21,10 +21,11 @@ from smtpserver import PASSWORD, SmtpServer, smtp  # noqa: F401 (fixture)
 from test_scheduler import wait_for
 
 from monitor.digest import AlertMailer, smtp_settings
+from monitor.evidence import Crossing
 from monitor.poll import Poller
 from monitor.rules import load
 from monitor.store import Store
-from monitor.watch import Crossing, Watch
+from monitor.watch import Watch
 
 RULES = """\
 version: 1

@@ -262,7 +262,7 @@ def test_the_latest_evidence_builds_no_story_and_shows_what_building_all_would(
     url, rules, now = demo_store
     for limit in (1, 2, 5, 17, 100):
         board = load_board(url, rules, now)
-        assert latest(board, limit) == every_latest(load_board(url, rules, now), limit)
+        assert latest(board.views, limit) == every_latest(load_board(url, rules, now), limit)
     assert list(board.latest) == every_latest(board, 100)  # found with the scores
     board = load_board(url, rules, now)
     tables = [v.score.stories for v in board.views.values()]

@@ -24,6 +24,7 @@ from textual.pilot import Pilot
 from textual.widgets import DataTable, Static
 
 from monitor.cli import main
+from monitor.evidence import Crossing
 from monitor.fetch import Fetcher, FetchPolicy
 from monitor.poll import Poller
 from monitor.rules import Rules, load
@@ -35,7 +36,7 @@ from monitor.tui.detail import DetailScreen
 from monitor.tui.entry import EntryScreen
 from monitor.tui.feeds import FeedsScreen
 from monitor.tui.live import Attached, Polling
-from monitor.watch import Crossing, Reload
+from monitor.watch import Reload
 
 RATE = "<item><title>Bank of Russia raises the key rate to a record</title><guid>a</guid></item>"
 QUITS = ("<item><title>Governor resigns over budget dispute in Kremlin shake-up</title>"

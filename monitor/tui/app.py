@@ -35,6 +35,7 @@ from textual.widgets import DataTable, Footer, Header, Static
 from textual.worker import Worker, get_current_worker
 
 from monitor.errors import MonitorError
+from monitor.evidence import Crossing
 from monitor.fetch import prepare_parser_processes
 from monitor.tui.board import Board, load_board, load_reading, tenths
 from monitor.tui.detail import DetailScreen
@@ -46,7 +47,7 @@ from monitor.tui.reading import Trends, load_trends, trend_days
 from monitor.tui.scenarios import SORTS, LatestTable, ScenarioTable
 from monitor.tui.shapes import stamp as _stamp
 from monitor.tui.widgets import BoardScreen, FilterBar
-from monitor.watch import Crossing, Reload
+from monitor.watch import Reload
 
 __all__ = ["DetailScreen", "MonitorApp"]
 

@@ -46,16 +46,15 @@ class Board:
     tops: Mapping[str, tuple[str, float] | None] = field(default_factory=dict)
     """Each scenario's `top_indicator`, found with the scores (off the event loop)."""
     latest: Sequence[Latest] = ()
-    """`latest(board)`, found with the scores."""
+    """`latest(views)`, found with the scores."""
 
 
 def scored_board(at: datetime, config: Config, views: dict[str, ScenarioView],
                  past: PastLevels | None = None) -> Board:
     """A board of scored views, with what its tables show of the stories worked out here:
     in the worker or engine thread that scored them, not on the event loop drawing them."""
-    bare = Board(at, config, views, past=past)
     tops = {sid: top_indicator(v.score) for sid, v in views.items()}
-    return Board(at, config, views, past=past, tops=tops, latest=tuple(latest(bare)))
+    return Board(at, config, views, past=past, tops=tops, latest=tuple(latest(views)))
 
 
 def load_board(store_url: str | None, indicators_path: Path | str,
@@ -268,14 +267,14 @@ class _Newest:
         return float(self.points[self.at[n]])
 
 
-def latest(board: Board, limit: int = 100) -> list[Latest]:
+def latest(views: Mapping[str, ScenarioView], limit: int = 100) -> list[Latest]:
     """The stories whose latest report is newest, over every scenario: what just moved.
 
     A story is shown by its strongest report, one row per such report with the points of
     every scenario it counts for. Stories are read newest first across scenarios, and only
     while they can matter: once `limit` rows are newer, an older story can still add its
     scenario's points to one of them (then its cluster is that row's), never make a row."""
-    newest = {sid: _Newest(view.score, limit) for sid, view in board.views.items()}
+    newest = {sid: _Newest(view.score, limit) for sid, view in views.items()}
     queue = sorted((when, sid, n) for sid, got in newest.items()
                    for n, when in enumerate(got.latest))
     found: dict[int, tuple[datetime, tuple[int, str, str, str], list[tuple[str, float]]]] = {}

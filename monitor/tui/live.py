@@ -35,13 +35,14 @@ from pathlib import Path
 from typing import Protocol
 
 from monitor.errors import ConfigError, MonitorError
+from monitor.evidence import Crossing, Reading
 from monitor.indicators import Config
 from monitor.poll import Poller, PollReport, rematch
 from monitor.rules import Rules, load
 from monitor.scheduler import serve
 from monitor.store import Store
 from monitor.tui.board import TREND_SPAN, Board, board_from, reading_board, scored_board
-from monitor.watch import Crossing, Listener, Reading, Reload, Watch, saved_at
+from monitor.watch import Listener, Reload, Watch, saved_at
 
 log = logging.getLogger("monitor.dashboard")
 

@@ -103,7 +103,7 @@ def load_trends(store_url: str | None, config: Config, now: datetime,
             break
         if d not in missing or past is None:
             continue
-        levels, _ = past.levels(moments[d])
+        levels = past.levels(moments[d])
         # A breath between days: a refresh waiting for the ledger takes it now, instead of
         # after the whole month.
         time.sleep(0.002)
