@@ -63,15 +63,12 @@ def load_board(store_url: str | None, indicators_path: Path | str,
 
     A live board continues the stored alert history (hysteresis), as `monitor scores` does; a
     board at a fixed moment is a what-if and starts from no alerts. It writes nothing."""
-    global _open_store
     with _kept_lock:
         config, live = _kept(store_url, Path(indicators_path))
         try:
             return _scored(_kept_store(store_url), config, live, now)
         except Exception:  # a database gone for a moment: open it afresh next time
-            if _open_store is not None:
-                _open_store[1].close()
-                _open_store = None
+            _close_kept_store()
             raise
 
 
@@ -85,11 +82,18 @@ def _kept_store(store_url: str | None) -> Store:
     from monitor.store import Store
 
     global _open_store
-    if _open_store is None or _open_store[0] != store_url:
-        if _open_store is not None:
-            _open_store[1].close()
+    if _open_store is not None and _open_store[0] != store_url:
+        _close_kept_store()
+    if _open_store is None:
         _open_store = (store_url, Store.open(store_url))
     return _open_store[1]
+
+
+def _close_kept_store() -> None:
+    global _open_store
+    if _open_store is not None:
+        _open_store[1].close()
+        _open_store = None
 
 
 READING_SLACK = timedelta(hours=1)
