@@ -47,7 +47,7 @@ import math
 from array import array
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Any, NamedTuple, overload
 
 import numpy as np
@@ -57,7 +57,7 @@ from monitor import scoring
 from monitor.indicators import Config, Indicator
 from monitor.scoring import Evidence, ScenarioView, Score, Story, Surge
 
-EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+EPOCH = scoring.EPOCH
 _REBASE = scoring.REBASE // timedelta(microseconds=1)
 _KEEP_REPORTS = 20_000
 """A selection of up to this many reports made only to be summed is kept whole: its

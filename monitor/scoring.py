@@ -242,7 +242,7 @@ def _touches(indicator: Indicator, scenario: str) -> bool:
 
 
 REBASE = timedelta(hours=1)
-_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 
 def decay(now: datetime, when: datetime, half_life: float) -> float:
@@ -250,7 +250,7 @@ def decay(now: datetime, when: datetime, half_life: float) -> float:
     start of the hour `now` falls in (UTC) times the decay since then: the same number to an
     ulp, and the form in which `monitor.ledger` keeps a million decays for an hour and moves
     them on with one factor. Both compute it alike, so they agree to the last bit."""
-    ref = now - (now - _EPOCH) % REBASE
+    ref = now - (now - EPOCH) % REBASE
     d = 0.5 ** ((ref - when).total_seconds() / half_life)
     if now == ref:
         return d
