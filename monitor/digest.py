@@ -44,7 +44,7 @@ from typing import TYPE_CHECKING, Any
 from monitor import scoring
 from monitor.backtest import sparkline
 from monitor.errors import MailError, MonitorError
-from monitor.evidence import Crossing, LiveLedger
+from monitor.evidence import Crossing, LiveLedger, ledger_views
 from monitor.evidence import scored_to_evidence as to_scored_evidence
 from monitor.indicators import Config
 from monitor.model import stamp as _stamp
@@ -285,9 +285,11 @@ def prepare(store: Store, config: Config, now: datetime, since: datetime | None 
     if since is None:
         since = previous.at if previous is not None else now - timedelta(hours=24)
     # Scored through a ledger (monitor.ledger: the model of monitor.scoring over arrays), so
-    # the trend's days cost a pass over arrays each rather than a rescoring of every story.
-    ledger = LiveLedger(config).refresh(store, now)
-    shown = ledger.views(now, store.last_alerts())
+    # the trend's days cost a sum over arrays each rather than a rescoring of every story.
+    live = LiveLedger(config)
+    shown = ledger_views(store, config, now, store.last_alerts(), live)
+    ledger = live.ledger
+    assert ledger is not None
     false_hits = store.false_hits()
     candidates = [ev for ev in to_scored_evidence(store.scored_hits_since(since - LATE, now))
                   if ev.when <= now and (ev.entry, ev.indicator) not in false_hits]
@@ -304,7 +306,7 @@ def prepare(store: Store, config: Config, now: datetime, since: datetime | None 
     for snap in store.snapshots(since=now - timedelta(days=TREND_DAYS) - SNAPSHOT_SLACK,
                                 until=now):
         recorded.setdefault(snap.scenario, []).append((snap.at, snap.level))
-    return compose(config, now, lambda sid, at: ledger.score(sid, at).level, shown, new,
+    return compose(config, now, lambda sid, at: ledger.level(sid, at), shown, new,
                    entries, previous, since, store.source_states(),
                    Schedule().failing_after, recorded)
 
