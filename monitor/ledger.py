@@ -1159,10 +1159,6 @@ class StoryTable(Sequence[Story]):
             return np.zeros(len(ev))
         return ev * (self.level / self.total)
 
-    def points(self) -> list[float]:
-        """Every story's share of the level, in order."""
-        return self._points()[self._order()].tolist()
-
     def rounded_at(self, places: int = 1) -> F64:
         """Every story's points as `scoring.round_points` rounds them, by position in the
         columns."""
@@ -1205,13 +1201,6 @@ class StoryTable(Sequence[Story]):
         idx = self._in_story_order(idx)
         idx = idx[np.argsort(-latest[idx], kind="stable")]
         return [int(j) for j in idx[:limit]]
-
-    def newest(self, limit: int) -> list[int]:
-        """The positions (in story order) of the `limit` stories with the latest reports,
-        latest first, ties in story order."""
-        where = np.empty(len(self), np.int64)
-        where[self._order()] = np.arange(len(self))
-        return [int(where[j]) for j in self.newest_at(limit)]
 
     def round_points(self, places: int = 1) -> list[float]:
         """`scoring.round_points` of these stories, without building them."""
