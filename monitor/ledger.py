@@ -59,9 +59,6 @@ from monitor.scoring import Evidence, ScenarioView, Score, Story, Surge
 
 EPOCH = scoring.EPOCH
 _REBASE = scoring.REBASE // timedelta(microseconds=1)
-_KEEP_REPORTS = 20_000
-"""A selection of up to this many reports made only to be summed is kept whole: its
-polynomial would cost more than it saves (the small ledgers of a poll's stories)."""
 _SMALL = 6
 """Stories of up to this many reports are summed as one polynomial in the decay factor:
 their coefficients stay small enough that the sum is exact to about 1e-14."""
@@ -312,6 +309,8 @@ class Ledger:
         """The same stories as they were when the tracks were made (what the tracks count
         of them), so sums can swap one for the other."""
         self._prepared_len = 0
+        self._sub_ledger = False
+        """A ledger of some stories (`_recent`, `_recent_old`), made anew after each poll."""
         """The stories new hits touched since the tracks were made, scored apart."""
         self._touched = np.zeros(0, np.int64)
         """Their clusters, left out of this ledger's own tracks."""
@@ -464,6 +463,7 @@ class Ledger:
         sub._tracks = None
         sub._cache, sub._orders, sub._finals, sub._chosen = {}, {}, {}, {}
         sub._used = set()
+        sub._sub_ledger = True
         sub._recent = sub._recent_old = None
         sub._touched = np.zeros(0, np.int64)
         return sub
@@ -673,9 +673,10 @@ class Ledger:
         ref = at - at % _REBASE
         if ref != chosen.at:
             chosen.rebase(ref, half_life)
-        if fresh and not stories and len(chosen.rel) > _KEEP_REPORTS:
+        if fresh and not stories and not self._sub_ledger:
             # Made to be summed (a day or a week before, a trend's day): only its sums are
-            # kept, from the start, so a million reports never stand three times over.
+            # kept, from the start, so a million reports never stand three times over. (A
+            # poll's small ledgers are made anew each time: theirs would not be used again.)
             chosen.compact()
         return chosen, (None if at == ref else 0.5 ** ((at - ref) / 1e6 / half_life))
 

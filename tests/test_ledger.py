@@ -17,7 +17,6 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from monitor import evidence, scoring
-from monitor import ledger as ledger_module
 from monitor.evidence import LiveLedger, ledger_views
 from monitor.indicators import Config
 from monitor.ledger import StoryTable, _Chosen, ledger_of
@@ -354,14 +353,7 @@ def test_a_track_sums_its_stories_as_a_polynomial_in_the_decay_factor() -> None:
 @given(seed=st.integers(0, 2**32))
 def test_a_kept_ledger_scores_later_moments_as_a_fresh_one(seed: int) -> None:
     # Refreshes reuse what counted (the day and week before kept only as sums), across the
-    # hour at which decays are taken afresh, and after hits came in. Every summed selection
-    # is compacted here, however small (a large store's are).
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setattr(ledger_module, "_KEEP_REPORTS", 0)
-        kept_ledger_scores_later_moments(seed)
-
-
-def kept_ledger_scores_later_moments(seed: int) -> None:
+    # hour at which decays are taken afresh, and after hits came in.
     rng = random.Random(seed)
     evs, false = random_evidence(rng, CONFIG, 300, 120)
     evs.sort(key=lambda ev: ev.when)
