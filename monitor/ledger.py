@@ -72,6 +72,26 @@ def _ranks(lens: I64) -> I64:
     return np.arange(int(lens.sum())) - np.repeat(starts, lens)
 _POSITIVE = (1 << 62) - 1
 I64 = npt.NDArray[np.int64]
+Ints = npt.NDArray[np.signedinteger[Any]]
+"""Codes, keys and positions: kept as narrow as their values allow, so arithmetic that
+could overflow widens them first (`_wide`)."""
+
+
+def _wide_enough(dtype: np.dtype[Any], values: npt.NDArray[Any]) -> np.dtype[Any]:
+    """`dtype`, or the narrowest wider integer type that holds `values` too."""
+    if dtype.kind != "i" or not len(values):
+        return dtype
+    lo, hi = int(values.min()), int(values.max())
+    for candidate in (np.int16, np.int32, np.int64):
+        info = np.iinfo(candidate)
+        if info.bits >= dtype.itemsize * 8 and info.min <= lo and hi <= info.max:
+            return np.dtype(candidate)
+    raise OverflowError(f"values from {lo} to {hi} do not fit in 64 bits")
+
+
+def _wide(values: Ints) -> I64:
+    """`values` as 64-bit integers, for keys computed from them."""
+    return values.astype(np.int64, copy=False)
 F64 = npt.NDArray[np.float64]
 
 
@@ -88,14 +108,14 @@ class _Columns(NamedTuple):
     """The ledger's columns as they were when a track was made (adding hits makes new
     arrays), so a score's stories can still be built after later hits came in."""
 
-    entry: I64
-    ind: I64
-    src: I64
-    cluster: I64
+    entry: Ints
+    ind: Ints
+    src: Ints
+    cluster: Ints
     when: I64
-    version: I64
+    version: Ints
     value: F64
-    label: I64
+    label: Ints
 
 
 @dataclass(frozen=True)
@@ -107,29 +127,30 @@ class _Track:
 
     indicator: int
     scenario: str | None
-    rows: I64
+    rows: Ints
     """Every counting hit of the track (row numbers of the ledger), sorted by cluster."""
-    cluster: I64
-    src: I64
+    cluster: Ints
+    src: Ints
     when: I64
-    entry: I64
+    entry: Ints
     rel: F64
+    """The reliability of each source code (`rel[src]`: of each version-first hit)."""
     weights: F64 | None
-    group: I64
+    group: Ints
     """Version-first hits sorted by (cluster, source, time, -entry); `group` numbers the
     (cluster, source) runs."""
-    wording_last: I64
-    """Per version-first hit: the latest time of any hit of its wording (its copies)."""
-    row_cluster: I64
+    row_cluster: Ints
     """The cluster of each of `rows`."""
     cols: _Columns
-    final: I64
+    final: Ints
     """The last version-first hit of each (cluster, source) run: what counts at any moment
     after the track's latest hit (before the horizon)."""
     newest: int
     """The track's latest hit time."""
-    copied: I64
+    copied: Ints
     """Version-first hits whose wording has later copies (the horizon may cut between)."""
+    copied_last: I64
+    """The latest copy's time of each of `copied`."""
     times: I64
     """The times of all of `rows`, sorted: how many are up to a moment names what counts."""
 
@@ -287,14 +308,16 @@ class Ledger:
         self._versions: dict[str, int] = {}
         self._titles: dict[int, str] = {}
         self._pending: list[tuple[int, int, int, int, int, str | None, float, int]] = []
-        self.entry = np.zeros(0, np.int64)
-        self.ind = np.zeros(0, np.int64)
-        self.src = np.zeros(0, np.int64)
-        self.cluster = np.zeros(0, np.int64)
-        self.when = np.zeros(0, np.int64)
-        self.version = np.zeros(0, np.int64)
-        self.value = np.zeros(0, np.float64)
-        self.label = np.zeros(0, np.int64)
+        # Codes and keys start as narrow integers and widen only when a value needs it
+        # (`_append`): a million hits in 40 bytes each rather than 64.
+        self.entry: Ints = np.zeros(0, np.int32)
+        self.ind: Ints = np.zeros(0, np.int16)
+        self.src: Ints = np.zeros(0, np.int16)
+        self.cluster: Ints = np.zeros(0, np.int32)
+        self.when: I64 = np.zeros(0, np.int64)
+        self.version: Ints = np.zeros(0, np.int64)
+        self.value: F64 = np.zeros(0, np.float64)
+        self.label: Ints = np.zeros(0, np.int16)
         self._room: dict[str, npt.NDArray[Any]] = {}
         """Each column's array with room after it (`_append`)."""
         self._single: dict[int, int] = {}
@@ -322,9 +345,9 @@ class Ledger:
         self._touched_gen = 0
         self._finals: dict[tuple[int, str | None, float], I64] = {}
         self._counted = np.zeros(0, bool)
-        self._by_time: tuple[I64, I64] | None = None
+        self._by_time: tuple[int, I64, I64] | None = None
         """The prepared hits' times and (cluster, indicator) keys in time order, those that
-        count: the surges' windows are slices of it."""
+        count after a moment (the first item): the surges' windows are slices of it."""
         self._surge_keys: tuple[tuple[int, ...], list[I64], list[I64]] | None = None
         """Rows not marked false (as of the last `_prepare`)."""
         self._wcache: dict[tuple[int, str, float | None, str | None], float] = {}
@@ -474,10 +497,11 @@ class Ledger:
         view (tracks made before keep it), as only the room after it is written."""
         column = getattr(self, name)
         n, k = len(column), len(values)
+        dtype = _wide_enough(column.dtype, values)
         room = self._room.get(name)
-        if (room is None or len(room) < n + k or n and
+        if (room is None or len(room) < n + k or room.dtype != dtype or n and
                 room[:1].__array_interface__["data"][0] != column.__array_interface__["data"][0]):
-            room = np.empty(n + k + max(65536, (n + k) // 10), column.dtype)
+            room = np.empty(n + k + max(65536, (n + k) // 10), dtype)
             room[:n] = column
             self._room[name] = room
         room[n:n + k] = values
@@ -536,7 +560,8 @@ class Ledger:
         n = len(self._ind_ids)
         keys = [pk * n + self._ind_code[ind] for pk, ind in self._false
                 if ind in self._ind_code]
-        return np.isin(self.entry[start:] * n + self.ind[start:], np.array(keys, np.int64))
+        return np.isin(_wide(self.entry[start:]) * n + self.ind[start:],
+                       np.array(keys, np.int64))
 
     def _prepare(self) -> dict[tuple[int, str | None], _Track]:
         self._flush()
@@ -616,10 +641,13 @@ class Ledger:
         group = np.cumsum(change) - 1
         final = np.flatnonzero(np.r_[group[1:] != group[:-1], True]) if len(vf) else \
             np.zeros(0, np.int64)
-        return _Track(code, scenario, rows, vcl, vsrc, vwhen, ventry, rel[vsrc], vw, group,
-                      wording_last, cl, cols, final,
+        copied = np.flatnonzero(wording_last > vwhen)
+        # Positions as 32-bit integers (a ledger never holds 2**31 hits): the tracks hold
+        # a few of them per hit.
+        return _Track(code, scenario, rows.astype(np.int32), vcl, vsrc, vwhen, ventry, rel, vw,
+                      group.astype(np.int32), cl, cols, final.astype(np.int32),
                       int(vwhen.max()) if len(vf) else 0,
-                      np.flatnonzero(wording_last > vwhen), np.sort(wh_all))
+                      copied.astype(np.int32), wording_last[copied], np.sort(wh_all))
 
     # --- one track at one moment -------------------------------------------------------------
 
@@ -710,7 +738,7 @@ class Ledger:
         # A wording whose first hit is past the horizon while a later copy is not: the copy
         # stands in for it. Few stories are cut so; the reference scores them.
         c = t.copied
-        cut = c[(t.when[c] < cutoff) & (t.wording_last[c] >= cutoff)]
+        cut = c[(t.when[c] < cutoff) & (t.copied_last >= cutoff)]
         edge = np.unique(t.cluster[cut]) if len(cut) else None
         if edge is not None:
             last = last[~np.isin(t.cluster[last], edge)]
@@ -736,7 +764,7 @@ class Ledger:
             lens = np.diff(np.r_[starts, len(cl)])
             weight = np.maximum.reduceat(np.where(size == np.repeat(top, lens), wl, -np.inf),
                                          starts) if len(cl) else wl
-        chosen = _Chosen(t.when[last], t.rel[last], starts, cl[starts], weight,
+        chosen = _Chosen(t.when[last], t.rel[t.src[last]], starts, cl[starts], weight,
                          latest.astype(np.int64), t.entry[last][starts], t.src[last][starts])
         if edge is not None and len(edge):
             chosen = self._with_edge(chosen, t, edge, at, cutoff, half_life)
@@ -749,7 +777,7 @@ class Ledger:
         any moment."""
         found = self._orders.get((*key, half_life))
         if found is None:
-            rank = np.log2(t.rel) + (t.when - (t.when.min() if len(t.when) else 0)) / 1e6 \
+            rank = np.log2(t.rel)[t.src] + (t.when - (t.when.min() if len(t.when) else 0)) / 1e6 \
                 / half_life
             # Half the memory of the sort's own indices; a track never holds 2**31 hits.
             found = self._orders[(*key, half_life)] = np.lexsort(
@@ -950,11 +978,16 @@ class Ledger:
         self._prepare()
         n = len(self._ind_ids)
         prepared = self._prepared_len
-        if self._by_time is None:  # the prepared hits that count, by time, once per preparing
-            rows = np.flatnonzero(self._counted[:prepared])
+        if self._by_time is None or base < self._by_time[0]:
+            # The prepared hits that count, by time, once per preparing: those after the
+            # baseline's start, which only moves on as the clock does (an earlier moment
+            # asked for takes them again).
+            rows = np.flatnonzero(self._counted[:prepared] & (self.when[:prepared] > base))
             rows = rows[np.argsort(self.when[rows], kind="stable")]
-            self._by_time = (self.when[rows], self.cluster[rows] * n + self.ind[rows])
-        times, keys = self._by_time
+            self._by_time = (base, self.when[rows],
+                             _wide(self.cluster[rows]) * n + self.ind[rows])
+            self._surge_keys = None
+        _, times, keys = self._by_time
         lo, mid, hi = np.searchsorted(times, [base, window, at], "right").tolist()
         # Hits added since (a poll's few), looked at directly.
         extra = prepared + np.flatnonzero(self._counted[prepared:]
@@ -970,7 +1003,7 @@ class Ledger:
         counts = list(kept)
         if len(extra):
             late = self.when[extra] > window
-            fresh = self.cluster[extra] * n + self.ind[extra]
+            fresh = _wide(self.cluster[extra]) * n + self.ind[extra]
             for w, (known, mine) in enumerate(zip(windows_keys, (late, ~late), strict=True)):
                 new = np.unique(fresh[mine])
                 where = np.minimum(np.searchsorted(known, new), max(len(known) - 1, 0))
