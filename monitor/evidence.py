@@ -170,7 +170,7 @@ def snapshot_rows(shown: Mapping[str, scoring.ScenarioView]
 class RowSource(Protocol):
     """What `LiveLedger` reads (monitor.store.Store fits)."""
 
-    def scoring_rows(self, since: datetime, after_hit: int = 0) -> ScoringRows: ...
+    def scoring_batches(self, since: datetime, after_hit: int = 0) -> Iterator[ScoringRows]: ...
 
     def hit_marks(self, after_hit: int = 0) -> tuple[int, int, int]: ...
 
@@ -213,14 +213,21 @@ class LiveLedger:
             self._added = []
         assert self.ledger is not None and self._since is not None
         if rebuild or newer:
-            rows = store.scoring_rows(self._since, self._last_hit)
-            self.ledger.add_rows(rows.entries, rows.grouped, rows.valued, word_string)
+            earliest = None
+            last_hit = self._last_hit
+            for rows in store.scoring_batches(self._since, self._last_hit):
+                self.ledger.add_rows(rows.entries, rows.grouped, rows.valued, word_string)
+                last_hit = rows.last_hit
+                if rows.entries:
+                    first = min(e[3] for e in rows.entries)
+                    earliest = first if earliest is None else min(earliest, first)
+                del rows  # one part's Python rows at a time
             # The read takes every hit after the last one read, so hits added since the
             # marks are read too; hits replaced since make the next marks differ: a rebuild
             # then, never a hit missed.
-            self._last_hit = rows.last_hit
-            if not rebuild and rows.entries:
-                self._added.append(min(e[3] for e in rows.entries))
+            self._last_hit = last_hit
+            if not rebuild and earliest is not None:
+                self._added.append(earliest)
         false_hits = store.false_hits()
         if false_hits != self._false:
             if self._false is not None and not rebuild:

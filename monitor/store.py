@@ -536,6 +536,10 @@ class ScoredHit:
     title: str
 
 
+SCORING_BATCH = 25_000
+"""Entry keys per part of a bulk read of hits (`Store.scoring_batches`)."""
+
+
 @dataclass(frozen=True)
 class ScoringRows:
     """Hits read in bulk for scoring many at once (`monitor.ledger`), in as few rows as the
@@ -1576,6 +1580,20 @@ class Store:
     def scoring_rows(self, since: datetime, after_hit: int = 0) -> ScoringRows:
         """The hits with id > `after_hit` of entries that count from `since` on, in bulk: a
         million hits are one row per entry, times as integers (no datetime per row)."""
+        parts = list(self.scoring_batches(since, after_hit, batch=0))
+        if len(parts) == 1:
+            return parts[0]
+        return ScoringRows([e for p in parts for e in p.entries],
+                           [g for p in parts for g in p.grouped],
+                           [v for p in parts for v in p.valued], parts[-1].last_hit)
+
+    def scoring_batches(self, since: datetime, after_hit: int = 0,
+                        batch: int | None = None) -> Iterator[ScoringRows]:
+        """`scoring_rows` in parts of the entries' keys `batch` wide (None: `SCORING_BATCH`;
+        0: one part), read
+        in one transaction, each part with the hits of its entries: a first read of a
+        million hits never holds them all as Python rows at once (that doubled the peak
+        memory of a dashboard). Every part has the same `last_hit`."""
         from sqlalchemy import cast as cast_
 
         e, h = _ENTRY.c, _HIT.c
@@ -1598,21 +1616,34 @@ class Store:
             # was not given).
             first = conn.execute(select(func.min(e.pk)).where(recent)).scalar()
             if first is None or last <= after_hit:
-                return ScoringRows([], [], [], max(last, after_hit))
-            wanted = and_(h.id > after_hit, h.id <= last, h.entry_pk >= first)
-            entries = select(e.pk, e.source, e.cluster_id, micros, e.title).where(recent)
-            if after_hit:
-                entries = entries.where(e.pk.in_(select(h.entry_pk).where(wanted)))
-            grouped = select(h.entry_pk, joined).where(wanted, plain).group_by(h.entry_pk)
-            valued = select(h.entry_pk, h.indicator, h.value, h.label).where(wanted, ~plain)
-            # fetchall: one call into the driver, not one per row (a third of the time).
-            return ScoringRows(
-                cast(list[tuple[int, str, int, int, str]], conn.execute(entries).all()),
-                cast(list[tuple[int, str]], conn.execute(grouped).all()),
-                cast(list[tuple[int, str, float | None, str | None]],
-                     conn.execute(valued).all()),
-                last,
-            )
+                yield ScoringRows([], [], [], max(last, after_hit))
+                return
+            top = conn.execute(select(func.max(e.pk))).scalar() or first
+            wanted = and_(h.id > after_hit, h.id <= last)
+            # A later read (after a hit) takes the entries of its few hits at once, found
+            # by hit id alone (a range of entry keys would have the database scan them).
+            size = SCORING_BATCH if batch is None else batch
+            step = top - first + 1 if size <= 0 or after_hit else size
+            for lo in range(first, top + 1, step):
+                if after_hit:
+                    hits_in = and_(wanted, h.entry_pk >= first)
+                    keys: Any = e.pk.in_(select(h.entry_pk).where(hits_in))
+                else:
+                    hits_in = and_(wanted, h.entry_pk >= lo, h.entry_pk < lo + step)
+                    keys = and_(e.pk >= lo, e.pk < lo + step)
+                entries = select(e.pk, e.source, e.cluster_id, micros, e.title).where(recent,
+                                                                                     keys)
+                grouped = select(h.entry_pk, joined).where(hits_in, plain).group_by(h.entry_pk)
+                valued = select(h.entry_pk, h.indicator, h.value, h.label).where(hits_in,
+                                                                                  ~plain)
+                # fetchall: one call into the driver, not one per row (a third of the time).
+                yield ScoringRows(
+                    cast(list[tuple[int, str, int, int, str]], conn.execute(entries).all()),
+                    cast(list[tuple[int, str]], conn.execute(grouped).all()),
+                    cast(list[tuple[int, str, float | None, str | None]],
+                         conn.execute(valued).all()),
+                    last,
+                )
 
     def hit_marks(self, after_hit: int = 0) -> tuple[int, int, int]:
         """(how many times stored hits were replaced, largest hit id, hits with id >

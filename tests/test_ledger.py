@@ -17,6 +17,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from monitor import evidence, scoring
+from monitor import store as store_module
 from monitor.evidence import LiveLedger, ledger_views
 from monitor.indicators import Config
 from monitor.ledger import StoryTable, _Chosen, ledger_of
@@ -315,6 +316,28 @@ def test_scoring_rows_after_a_hit_id_holds_only_later_hits(tmp_path: Path, after
     assert rows.last_hit == top
     assert hits == newer
     assert (replaced, again[0]) == (0, 1)
+
+
+def test_a_read_in_parts_gives_the_rows_and_the_views_of_a_read_in_one(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    now = datetime(2026, 3, 1, 12, tzinfo=UTC)
+    with Store.open(f"sqlite:///{tmp_path / 'm.db'}") as store:
+        store.sync_sources(CONFIG.feeds)
+        ingest(store, random.Random(7), 0, 60, now)
+        since = now - timedelta(days=90)
+        whole = store.scoring_rows(since)
+        parts = list(store.scoring_batches(since, batch=7))
+        one = ledger_views(store, CONFIG, now, live=LiveLedger(CONFIG))
+        monkeypatch.setattr(store_module, "SCORING_BATCH", 7)
+        by_parts = LiveLedger(CONFIG).refresh(store, now).views(now)
+        in_one_part = store.scoring_rows(since)
+    assert len(parts) == 9  # entry keys 1 to 60, seven at a time
+    assert sorted(e for p in parts for e in p.entries) == sorted(whole.entries)
+    assert sorted(g for p in parts for g in p.grouped) == sorted(whole.grouped)
+    assert sorted(v for p in parts for v in p.valued) == sorted(whole.valued)
+    assert {p.last_hit for p in parts} == {whole.last_hit}
+    assert in_one_part == whole
+    assert_same_views(one, by_parts)
 
 
 def test_a_track_sums_its_stories_as_a_polynomial_in_the_decay_factor() -> None:
