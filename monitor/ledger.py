@@ -104,6 +104,61 @@ def from_us(us: int) -> datetime:
     return EPOCH + timedelta(microseconds=int(us))
 
 
+class _Titles:
+    """Entry key -> title, the titles held as one UTF-8 buffer with their keys sorted beside
+    it: a dict of 200,000 titles costs more than twice their text. Titles come in batches
+    (`update`), kept apart in a dict until enough have come to pack."""
+
+    PACK = 20_000
+
+    def __init__(self) -> None:
+        self._keys = np.zeros(0, np.int64)
+        self._starts = np.zeros(0, np.int64)
+        self._ends = np.zeros(0, np.int64)
+        self._text = bytearray()
+        self._recent: dict[int, str] = {}
+
+    def get(self, key: int, default: str = "") -> str:
+        found = self._recent.get(key)
+        if found is not None:
+            return found
+        i = int(np.searchsorted(self._keys, key))
+        if i < len(self._keys) and int(self._keys[i]) == key:
+            return self._text[int(self._starts[i]):int(self._ends[i])].decode()
+        return default
+
+    def __contains__(self, key: int) -> bool:
+        if key in self._recent:
+            return True
+        i = int(np.searchsorted(self._keys, key))
+        return i < len(self._keys) and int(self._keys[i]) == key
+
+    def setdefault(self, key: int, title: str) -> None:
+        if key not in self:
+            self.update([(key, title)])
+
+    def update(self, pairs: Iterable[tuple[int, str]]) -> None:
+        self._recent.update(pairs)
+        if len(self._recent) >= self.PACK:
+            self._pack()
+
+    def _pack(self) -> None:
+        recent, self._recent = self._recent, {}
+        encoded = [title.encode() for title in recent.values()]
+        lens = np.fromiter(map(len, encoded), np.int64, len(encoded))
+        starts = len(self._text) + np.r_[0, np.cumsum(lens)[:-1]]
+        self._text += b"".join(encoded)
+        keys = np.concatenate([self._keys, np.fromiter(recent, np.int64, len(recent))])
+        all_starts = np.concatenate([self._starts, starts])
+        all_ends = np.concatenate([self._ends, starts + lens])
+        # A key given again takes its latest title (its old text stays, unread, in the
+        # buffer: titles change only when an entry is edited).
+        order = np.argsort(keys, kind="stable")
+        latest = order[np.r_[keys[order][1:] != keys[order][:-1], True]]
+        self._keys, self._starts, self._ends = keys[latest], all_starts[latest], \
+            all_ends[latest]
+
+
 class _Columns(NamedTuple):
     """The ledger's columns as they were when a track was made (adding hits makes new
     arrays), so a score's stories can still be built after later hits came in."""
@@ -306,7 +361,7 @@ class Ledger:
         self._labels: list[str] = []
         self._label_code: dict[str, int] = {}
         self._versions: dict[str, int] = {}
-        self._titles: dict[int, str] = {}
+        self._titles = _Titles()
         self._pending: list[tuple[int, int, int, int, int, str | None, float, int]] = []
         # Codes and keys start as narrow integers and widen only when a value needs it
         # (`_append`): a million hits in 40 bytes each rather than 64.

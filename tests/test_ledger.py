@@ -20,7 +20,7 @@ from monitor import evidence, scoring
 from monitor import store as store_module
 from monitor.evidence import LiveLedger, ledger_views
 from monitor.indicators import Config
-from monitor.ledger import StoryTable, _Chosen, ledger_of
+from monitor.ledger import StoryTable, _Chosen, _Titles, ledger_of
 from monitor.model import Entry, Hit
 from monitor.rules import load
 from monitor.scoring import Evidence, ScenarioView, Story
@@ -338,6 +338,19 @@ def test_a_read_in_parts_gives_the_rows_and_the_views_of_a_read_in_one(
     assert {p.last_hit for p in parts} == {whole.last_hit}
     assert in_one_part == whole
     assert_same_views(one, by_parts)
+
+
+def test_titles_packed_apart_read_as_given_and_the_latest_wins() -> None:
+    titles = _Titles()
+    titles.PACK = 3
+    titles.update([(5, "Кремль"), (2, "a"), (9, "")])  # packed
+    titles.update([(7, "b"), (2, "a, edited")])  # kept apart
+    titles.setdefault(7, "not this")
+    titles.setdefault(1, "c")  # packs with the two before
+    titles.update([(4, "d")])
+    assert [titles.get(k, "?") for k in range(11)] == \
+        ["?", "c", "a, edited", "?", "d", "Кремль", "?", "b", "?", "", "?"]
+    assert (5 in titles, 3 in titles, 4 in titles) == (True, False, True)
 
 
 def test_a_track_sums_its_stories_as_a_polynomial_in_the_decay_factor() -> None:
