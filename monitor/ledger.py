@@ -1118,8 +1118,10 @@ class StoryTable(Sequence[Story]):
         self.parts = parts
         self.level = level
         self.total = total
-        self._flat: tuple[I64, I64, F64, F64, F64, I64, I64] | None = None
-        self._leads: tuple[I64, I64] | None = None
+        self._flat: tuple[Ints, F64, F64, F64, I64] | None = None
+        self._leads: tuple[Ints, Ints] | None = None
+        self._codes = np.zeros(0, np.int64)
+        self._ends = np.zeros(0, np.int64)
         self._rounded: dict[int, F64] = {}
         self._bounds: list[tuple[int, int]] = []
         self._perm: I64 | None = None
@@ -1127,14 +1129,13 @@ class StoryTable(Sequence[Story]):
         self._seen: list[int] | None = None
         self._built: dict[int, Story] = {}
 
-    def _columns(self) -> tuple[I64, I64, F64, F64, F64, I64, I64]:
-        """(indicator code, cluster, evidence, strength, weight, part, latest) of every story,
-        part after part."""
+    def _columns(self) -> tuple[Ints, F64, F64, F64, I64]:
+        """(cluster, evidence, strength, weight, latest) of every story, part after part (a
+        part is one indicator's stories: `_part_of` tells whose a position is)."""
         if self._flat is None:
             if self.parts:
                 sizes = [len(p.stories.cluster) for p in self.parts]
-                code = np.repeat(np.array([p.indicator for p in self.parts], np.int64), sizes)
-                part_of = np.repeat(np.arange(len(self.parts), dtype=np.int64), sizes)
+                self._codes = np.array([p.indicator for p in self.parts], np.int64)
                 cluster = np.concatenate([p.stories.cluster for p in self.parts])
                 evidence = np.concatenate([p.evidence for p in self.parts])
                 strength = np.concatenate([p.stories.strength for p in self.parts])
@@ -1142,16 +1143,26 @@ class StoryTable(Sequence[Story]):
                 latest = np.concatenate([p.stories.latest for p in self.parts])
                 self._leads = (np.concatenate([p.stories.lead for p in self.parts]),
                                np.concatenate([p.stories.lead_src for p in self.parts]))
-                ends = np.cumsum(sizes).tolist()
-                self._bounds = list(zip([0, *ends[:-1]], ends, strict=True))
+                ends = np.cumsum(sizes)
+                self._ends = ends
+                self._bounds = list(zip([0, *ends[:-1].tolist()], ends.tolist(), strict=True))
             else:
-                code = cluster = part_of = latest = np.zeros(0, np.int64)
+                cluster = latest = np.zeros(0, np.int64)
                 evidence = strength = weight = np.zeros(0)
-                self._leads = (code, code)
-            self._flat = (code, cluster, evidence, strength, weight, part_of, latest)
+                self._leads = (cluster, cluster)
+            self._flat = (cluster, evidence, strength, weight, latest)
             # The columns have it all now: a board kept between refreshes holds one copy.
             self.parts = []
         return self._flat
+
+    def _part_of(self, idx: Ints) -> I64:
+        """The part (an index of `_tracks`, `_codes`) of each position in `idx`."""
+        self._columns()
+        return np.searchsorted(self._ends, idx, "right")
+
+    def _code(self, idx: Ints) -> I64:
+        """The indicator code of the story at each position in `idx`."""
+        return self._codes[self._part_of(idx)]
 
     def _rank(self) -> I64:
         ids = self.ledger._ind_ids
@@ -1162,10 +1173,10 @@ class StoryTable(Sequence[Story]):
         size, then indicator id, then cluster."""
         if len(idx) < 2:
             return idx
-        code, cluster, evidence = self._columns()[:3]
+        cluster, evidence = self._columns()[:2]
         # Indicator rank and cluster in one key (cluster ids are entry keys, far below
         # 2**40): two sort keys instead of three.
-        ties = (self._rank()[code[idx]] << 40) + cluster[idx]
+        ties = (self._rank()[self._code(idx)] << 40) + cluster[idx]
         return idx[np.lexsort((ties, -np.abs(evidence[idx])))]
 
     def _order(self) -> I64:
@@ -1201,10 +1212,10 @@ class StoryTable(Sequence[Story]):
 
     def latest_at(self, j: int) -> datetime:
         """When the latest report of the story at position `j` of the columns came."""
-        return from_us(int(self._columns()[6][j]))
+        return from_us(int(self._columns()[4][j]))
 
     def cluster_at(self, j: int) -> int:
-        return int(self._columns()[1][j])
+        return int(self._columns()[0][j])
 
     def lead_at(self, j: int) -> tuple[int, str, str, str]:
         """(entry, source, grade, title) of the strongest report of the story at position `j`
@@ -1228,10 +1239,11 @@ class StoryTable(Sequence[Story]):
     __hash__ = None  # type: ignore[assignment]
 
     def _build(self, j: int) -> Story:
-        code, cluster, evidence, strength, weights, part_of, _ = self._columns()
-        c, cl = int(code[j]), int(cluster[j])
+        cluster, evidence, strength, weights, _ = self._columns()
+        part = int(self._part_of(np.array([j]))[0])
+        c, cl = int(self._codes[part]), int(cluster[j])
         ledger = self.ledger
-        track = self._tracks[int(part_of[j])]
+        track = self._tracks[part]
         half_life = scoring.half_life_seconds(ledger.config, self.scenario)
         at = to_us(self.now)
         cutoff = to_us(self.now - timedelta(seconds=half_life * scoring.HORIZON_HALF_LIVES))
@@ -1243,7 +1255,7 @@ class StoryTable(Sequence[Story]):
                      ref.copies, points)
 
     def _points(self) -> F64:
-        ev = self._columns()[2]
+        ev = self._columns()[1]
         if self.total <= 0:
             return np.zeros(len(ev))
         return ev * (self.level / self.total)
@@ -1278,7 +1290,7 @@ class StoryTable(Sequence[Story]):
     def newest_at(self, limit: int) -> list[int]:
         """The positions in the columns of the `limit` stories with the latest reports,
         latest first (ties in story order), without sorting or building the others."""
-        latest = self._columns()[6]
+        latest = self._columns()[4]
         n = len(latest)
         if limit <= 0 or n == 0:
             return []
@@ -1297,11 +1309,10 @@ class StoryTable(Sequence[Story]):
 
     def _per_indicator(self, values: F64) -> dict[str, float]:
         # A part holds one indicator's stories, side by side: one slice sum each.
-        code = self._columns()[0]
+        self._columns()
         sums: dict[int, float] = {}
-        for lo, hi in self._bounds:
+        for (lo, hi), c in zip(self._bounds, self._codes.tolist(), strict=True):
             if hi > lo:
-                c = int(code[lo])
                 sums[c] = sums.get(c, 0.0) + float(values[lo:hi].sum())
         ids = self.ledger._ind_ids
         return {ids[c]: sums[c] for c in self._first_seen()}
@@ -1310,15 +1321,14 @@ class StoryTable(Sequence[Story]):
         """The indicators of the stories, in the order they first appear in story order: by
         each one's largest story (a part holds one indicator's stories, so one pass each)."""
         if self._seen is None:
-            code, cluster, evidence = self._columns()[:3]
+            cluster, evidence = self._columns()[:2]
             size = np.abs(evidence)
             best: dict[int, tuple[float, int]] = {}
-            for lo, hi in self._bounds:
+            for (lo, hi), c in zip(self._bounds, self._codes.tolist(), strict=True):
                 if hi == lo:
                     continue
                 top = float(size[lo:hi].max())
                 first = int(cluster[lo:hi][size[lo:hi] == top].min())
-                c = int(code[lo])
                 was = best.get(c)
                 if was is None or (-top, first) < (-was[0], was[1]):
                     best[c] = (top, first)
@@ -1328,16 +1338,16 @@ class StoryTable(Sequence[Story]):
 
     def by_indicator(self) -> dict[str, tuple[float, float, int]]:
         """`Score.by_indicator` without building the stories."""
-        code = self._columns()[0]
+        self._columns()
         counts: dict[int, int] = {}
-        for lo, hi in self._bounds:
+        for (lo, hi), c in zip(self._bounds, self._codes.tolist(), strict=True):
             if hi > lo:
-                counts[int(code[lo])] = counts.get(int(code[lo]), 0) + hi - lo
+                counts[c] = counts.get(c, 0) + hi - lo
         share = self.level / self.total if self.total > 0 else 0.0
         ids = self.ledger._ind_ids
         code_of = {iid: n for n, iid in enumerate(ids)}
         return {iid: (e, e * share, counts[code_of[iid]])
-                for iid, e in self._per_indicator(self._columns()[2]).items()}
+                for iid, e in self._per_indicator(self._columns()[1]).items()}
 
     def indicator_points(self, places: int = 1) -> dict[str, float]:
         """Indicator -> the sum of its stories' rounded points (`round_points`)."""
@@ -1346,8 +1356,9 @@ class StoryTable(Sequence[Story]):
     def fired_since(self, since: int) -> set[int]:
         """The indicator codes with a story for the scenario whose latest report is at or
         after `since` (microseconds)."""
-        code, _, evidence, _, _, _, latest = self._columns()
-        return set(np.unique(code[(evidence > 0) & (latest >= since)]).tolist())
+        _, evidence, _, _, latest = self._columns()
+        return set(np.unique(self._code(np.flatnonzero((evidence > 0) & (latest >= since))))
+                   .tolist())
 
 
 def ledger_of(config: Config, evidence: Iterable[Evidence],
