@@ -227,10 +227,13 @@ class _Chosen:
     """The reports of one track that count at some moments (the same hits are up to them and
     inside the horizon), with all of their stories but the strengths, which move with time."""
 
-    def __init__(self, when: I64, rel: F64, starts: I64, clusters: I64, weight: F64 | None,
-                 latest: I64, lead: I64, lead_src: I64) -> None:
+    def __init__(self, when: I64, src: Ints, reliability: F64, starts: Ints, clusters: Ints,
+                 weight: F64 | None, latest: I64, lead: Ints, lead_src: Ints) -> None:
         self.when = when
-        self.rel = rel
+        self.src = src
+        """Each report's source code: its reliability is `reliability[src]` (two bytes a
+        report where a million reports are kept, not eight)."""
+        self.reliability = reliability
         self.starts = starts
         """Where each story's reports begin."""
         self.clusters = clusters
@@ -245,6 +248,11 @@ class _Chosen:
         """Each report's decay at `at` (`scoring.decay`'s hour)."""
         self.compacted = False
         """Only sums are kept (`compact`): no stories."""
+
+    @property
+    def rel(self) -> F64:
+        """Each report's reliability."""
+        return self.reliability[self.src]
 
     def rebase(self, at: int, half_life: float) -> None:
         if self.compacted and self._poly is not None and self.at is not None:
@@ -265,9 +273,9 @@ class _Chosen:
         if self._poly is None:
             self._poly = self._polynomial()
         coefficients, big = self._poly
-        lens = np.diff(np.r_[self.starts, len(self.rel)])[big]
+        lens = np.diff(np.r_[self.starts, len(self.src)])[big]
         rows = np.repeat(self.starts[big], lens) + _ranks(lens)
-        self.when, self.rel, self.decay = self.when[rows], self.rel[rows], self.decay[rows]
+        self.when, self.src, self.decay = self.when[rows], self.src[rows], self.decay[rows]
         self.starts = np.r_[0, np.cumsum(lens)[:-1]].astype(np.int64) if len(lens) else \
             np.zeros(0, np.int64)
         self.weight = self.weight[big] if self.weight is not None else None
@@ -297,7 +305,7 @@ class _Chosen:
     def _direct(self, stories: I64 | None, f: float) -> float:
         """The sum of weight x strength of some stories (None: all), each multiplied out."""
         if stories is None:
-            if not len(self.rel):
+            if not len(self.src):
                 return 0.0
             a = self.rel * (self.decay * f)
             strength = 1.0 - np.multiply.reduceat(1.0 - a, self.starts)
@@ -305,16 +313,16 @@ class _Chosen:
             return float(np.sum(w * strength))
         if not len(stories):
             return 0.0
-        lens = np.diff(np.r_[self.starts, len(self.rel)])[stories]
+        lens = np.diff(np.r_[self.starts, len(self.src)])[stories]
         rows = np.repeat(self.starts[stories], lens) + _ranks(lens)
-        a = self.rel[rows] * (self.decay[rows] * f)
+        a = self.reliability[self.src[rows]] * (self.decay[rows] * f)
         firsts = np.r_[0, np.cumsum(lens)[:-1]]
         strength = 1.0 - np.multiply.reduceat(1.0 - a, firsts)
         w = self.weight[stories] if self.weight is not None else 1.0
         return float(np.sum(w * strength))
 
     def _polynomial(self) -> tuple[list[float], I64]:
-        lens = np.diff(np.r_[self.starts, len(self.rel)])
+        lens = np.diff(np.r_[self.starts, len(self.src)])
         a = self.rel * self.decay
         coefficients = [0.0] * _SMALL
         # Stories of one length at a time, their reports side by side: e[j] are the
@@ -819,8 +827,9 @@ class Ledger:
             lens = np.diff(np.r_[starts, len(cl)])
             weight = np.maximum.reduceat(np.where(size == np.repeat(top, lens), wl, -np.inf),
                                          starts) if len(cl) else wl
-        chosen = _Chosen(t.when[last], t.rel[t.src[last]], starts, cl[starts], weight,
-                         latest.astype(np.int64), t.entry[last][starts], t.src[last][starts])
+        src = t.src[last]
+        chosen = _Chosen(t.when[last], src, t.rel, starts.astype(np.int32), cl[starts], weight,
+                         latest.astype(np.int64), t.entry[last][starts], src[starts])
         if edge is not None and len(edge):
             chosen = self._with_edge(chosen, t, edge, at, cutoff, half_life)
         return chosen
@@ -880,7 +889,7 @@ class Ledger:
         hit): which of their reports count is the reference's, found once for the moments
         that share these hits; their strengths are then computed as the others'."""
         now = from_us(at)
-        when, rel, sizes, clusters, weights, latest, lead, lead_src = \
+        when, src, sizes, clusters, weights, latest, lead, lead_src = \
             [], [], [], [], [], [], [], []
         for cluster in edge.tolist():
             hits = self._story_hits(t, cluster, at, cutoff)
@@ -889,7 +898,8 @@ class Ledger:
             story = scoring._story((self._ind_ids[t.indicator], cluster), hits, now, half_life,
                                    self.settings)
             when += [to_us(r.when) for r in story.reports]
-            rel += [r.reliability for r in story.reports]
+            # The source's reliability, as the track's table has it.
+            src += [self._src_code[r.source] for r in story.reports]
             sizes.append(len(story.reports))
             clusters.append(cluster)
             weights.append(story.weight)
@@ -902,8 +912,8 @@ class Ledger:
         weight = None if chosen.weight is None else \
             np.concatenate([chosen.weight, np.array(weights, np.float64)])
         return _Chosen(np.concatenate([chosen.when, np.array(when, np.int64)]),
-                       np.concatenate([chosen.rel, np.array(rel, np.float64)]),
-                       np.concatenate([chosen.starts, starts]),
+                       np.concatenate([chosen.src, np.array(src, chosen.src.dtype)]),
+                       chosen.reliability, np.concatenate([chosen.starts, starts]),
                        np.concatenate([chosen.clusters, np.array(clusters, np.int64)]), weight,
                        np.concatenate([chosen.latest, np.array(latest, np.int64)]),
                        np.concatenate([chosen.lead, np.array(lead, np.int64)]),

@@ -360,9 +360,10 @@ def test_a_track_sums_its_stories_as_a_polynomial_in_the_decay_factor() -> None:
     lens = np.array([1, 2, 3, 1, 6, 7, 12, 2, 5, 1], np.int64)
     starts = np.r_[0, np.cumsum(lens)[:-1]].astype(np.int64)
     n = int(lens.sum())
-    rel = rng.choice([0.95, 0.8, 0.6, 0.4, 0.2], n)
+    reliability = np.array([0.95, 0.8, 0.6, 0.4, 0.2])
     weight = rng.choice([-1.5, 1.0, 2.0, 3.0], len(lens))
-    chosen = _Chosen(rng.integers(0, 10**12, n), rel, starts, np.arange(len(lens)), weight,
+    chosen = _Chosen(rng.integers(0, 10**12, n), rng.integers(0, 5, n), reliability, starts,
+                     np.arange(len(lens)), weight,
                      np.zeros(len(lens), np.int64), np.zeros(len(lens), np.int64),
                      np.zeros(len(lens), np.int64))
     chosen.rebase(10**12, 7 * 86400.0)
