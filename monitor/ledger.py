@@ -345,15 +345,34 @@ class _Chosen:
         return coefficients, np.flatnonzero(lens > _SMALL)
 
 
+_FLOATS = frozenset({"evidence", "weight", "strength"})
+
+
 @dataclass(frozen=True)
 class _Part:
     """One track's stories as they count for one scenario."""
 
     indicator: int
     stories: _Stories
-    weight: F64
-    evidence: F64
+    weight: F64 | float
+    """Each story's weight, or the one weight of them all (an indicator without
+    conditions)."""
     track: _Track
+
+    @property
+    def evidence(self) -> F64:
+        """Each story's weight x strength."""
+        return self.weight * self.stories.strength
+
+    def column(self, name: str) -> npt.NDArray[Any]:
+        """The stories' `name`: evidence, weight, or a field of `_Stories`."""
+        if name == "evidence":
+            return self.evidence
+        if name == "weight":
+            if isinstance(self.weight, np.ndarray):
+                return self.weight
+            return np.full(len(self.stories.cluster), float(self.weight))
+        return np.asarray(getattr(self.stories, name))
 
 
 class Ledger:
@@ -955,10 +974,9 @@ class Ledger:
             st = self._stories(key, half_life, at)
             if w is None:
                 assert st.weight is not None
-                out.append(_Part(code, st, st.weight, st.weight * st.strength, tracks[key]))
+                out.append(_Part(code, st, st.weight, tracks[key]))
             else:
-                out.append(_Part(code, st, np.full(len(st.cluster), w), w * st.strength,
-                                 tracks[key]))
+                out.append(_Part(code, st, w, tracks[key]))
         if self._recent is not None:
             out += self._recent._parts(scenario, at)
         return out
@@ -1125,54 +1143,51 @@ class StoryTable(Sequence[Story]):
         self.ledger = ledger
         self.scenario = scenario
         self.now = now
+        # The parts' stories stay where the ledger made them (shared with the other
+        # scenarios that count the same track): a board holds no copy of its columns.
+        # Positions run over the parts, one after another.
         self.parts = parts
         self.level = level
         self.total = total
-        self._flat: tuple[Ints, F64, F64, F64, I64] | None = None
-        self._leads: tuple[Ints, Ints] | None = None
-        self._codes = np.zeros(0, np.int64)
-        self._ends = np.zeros(0, np.int64)
+        ends = np.cumsum([len(p.stories.cluster) for p in parts], dtype=np.int64)
+        self._ends = ends
+        self._bounds = list(zip([0, *ends[:-1].tolist()], ends.tolist(), strict=True))
+        self._codes = np.array([p.indicator for p in parts], np.int64)
         self._rounded: dict[int, F64] = {}
-        self._bounds: list[tuple[int, int]] = []
-        self._perm: I64 | None = None
-        self._tracks = [p.track for p in parts]
+        self._perm: Ints | None = None
         self._seen: list[int] | None = None
         self._built: dict[int, Story] = {}
 
-    def _columns(self) -> tuple[Ints, F64, F64, F64, I64]:
-        """(cluster, evidence, strength, weight, latest) of every story, part after part (a
-        part is one indicator's stories: `_part_of` tells whose a position is)."""
-        if self._flat is None:
-            if self.parts:
-                sizes = [len(p.stories.cluster) for p in self.parts]
-                self._codes = np.array([p.indicator for p in self.parts], np.int64)
-                cluster = np.concatenate([p.stories.cluster for p in self.parts])
-                evidence = np.concatenate([p.evidence for p in self.parts])
-                strength = np.concatenate([p.stories.strength for p in self.parts])
-                weight = np.concatenate([p.weight for p in self.parts])
-                latest = np.concatenate([p.stories.latest for p in self.parts])
-                self._leads = (np.concatenate([p.stories.lead for p in self.parts]),
-                               np.concatenate([p.stories.lead_src for p in self.parts]))
-                ends = np.cumsum(sizes)
-                self._ends = ends
-                self._bounds = list(zip([0, *ends[:-1].tolist()], ends.tolist(), strict=True))
-            else:
-                cluster = latest = np.zeros(0, np.int64)
-                evidence = strength = weight = np.zeros(0)
-                self._leads = (cluster, cluster)
-            self._flat = (cluster, evidence, strength, weight, latest)
-            # The columns have it all now: a board kept between refreshes holds one copy.
-            self.parts = []
-        return self._flat
+    def _all(self, name: str) -> npt.NDArray[Any]:
+        """Column `name` (see `_Part.column`) of every story, made for the asking."""
+        if not self.parts:
+            return np.zeros(0, np.float64 if name in _FLOATS else np.int64)
+        return np.concatenate([p.column(name) for p in self.parts])
 
-    def _part_of(self, idx: Ints) -> I64:
-        """The part (an index of `_tracks`, `_codes`) of each position in `idx`."""
-        self._columns()
-        return np.searchsorted(self._ends, idx, "right")
+    def _at(self, name: str, idx: Ints) -> npt.NDArray[Any]:
+        """Column `name` of the stories at positions `idx`."""
+        part_of = np.searchsorted(self._ends, idx, "right")
+        out = np.empty(len(idx), np.float64 if name in _FLOATS else np.int64)
+        for k in np.unique(part_of).tolist():
+            mask = part_of == k
+            out[mask] = self.parts[k].column(name)[idx[mask] - self._bounds[k][0]]
+        return out
+
+    def _one(self, j: int) -> tuple[int, int]:
+        """(part, position in it) of the story at position `j`."""
+        k = int(np.searchsorted(self._ends, j, "right"))
+        return k, j - self._bounds[k][0]
+
+    def _value(self, name: str, j: int) -> Any:
+        k, i = self._one(j)
+        part = self.parts[k]
+        if name == "weight" and not isinstance(part.weight, np.ndarray):
+            return part.weight
+        return part.column(name)[i]
 
     def _code(self, idx: Ints) -> I64:
         """The indicator code of the story at each position in `idx`."""
-        return self._codes[self._part_of(idx)]
+        return self._codes[np.searchsorted(self._ends, idx, "right")]
 
     def _rank(self) -> I64:
         ids = self.ledger._ind_ids
@@ -1183,19 +1198,22 @@ class StoryTable(Sequence[Story]):
         size, then indicator id, then cluster."""
         if len(idx) < 2:
             return idx
-        cluster, evidence = self._columns()[:2]
+        # Many positions: taken from whole columns (one pass a part); a few: gathered.
+        many = len(idx) > len(self) // 8
+        cluster = self._all("cluster")[idx] if many else self._at("cluster", idx)
+        evidence = self._all("evidence")[idx] if many else self._at("evidence", idx)
         # Indicator rank and cluster in one key (cluster ids are entry keys, far below
         # 2**40): two sort keys instead of three.
-        ties = (self._rank()[self._code(idx)] << 40) + cluster[idx]
-        return idx[np.lexsort((ties, -np.abs(evidence[idx])))]
+        ties = (self._rank()[self._code(idx)] << 40) + cluster
+        return idx[np.lexsort((ties, -np.abs(evidence)))]
 
-    def _order(self) -> I64:
+    def _order(self) -> Ints:
         if self._perm is None:
-            self._perm = self._in_story_order(np.arange(len(self._columns()[0])))
+            self._perm = self._in_story_order(np.arange(len(self), dtype=np.int32))
         return self._perm
 
     def __len__(self) -> int:
-        return len(self._columns()[0])
+        return int(self._ends[-1]) if len(self._ends) else 0
 
     @overload
     def __getitem__(self, i: int) -> Story: ...
@@ -1222,18 +1240,16 @@ class StoryTable(Sequence[Story]):
 
     def latest_at(self, j: int) -> datetime:
         """When the latest report of the story at position `j` of the columns came."""
-        return from_us(int(self._columns()[4][j]))
+        return from_us(int(self._value("latest", j)))
 
     def cluster_at(self, j: int) -> int:
-        return int(self._columns()[0][j])
+        return int(self._value("cluster", j))
 
     def lead_at(self, j: int) -> tuple[int, str, str, str]:
         """(entry, source, grade, title) of the strongest report of the story at position `j`
         of the columns: what the story is shown by, without building it."""
-        self._columns()
-        assert self._leads is not None
-        entry = int(self._leads[0][j])
-        source = self.ledger._sources[int(self._leads[1][j])]
+        entry = int(self._value("lead", j))
+        source = self.ledger._sources[int(self._value("lead_src", j))]
         return (entry, source, self.ledger.settings.grades.get(source, "C"),
                 self.ledger._titles.get(entry, ""))
 
@@ -1249,23 +1265,23 @@ class StoryTable(Sequence[Story]):
     __hash__ = None  # type: ignore[assignment]
 
     def _build(self, j: int) -> Story:
-        cluster, evidence, strength, weights, _ = self._columns()
-        part = int(self._part_of(np.array([j]))[0])
-        c, cl = int(self._codes[part]), int(cluster[j])
+        part, _ = self._one(j)
+        c, cl = int(self._codes[part]), int(self._value("cluster", j))
         ledger = self.ledger
-        track = self._tracks[part]
+        track = self.parts[part].track
         half_life = scoring.half_life_seconds(ledger.config, self.scenario)
         at = to_us(self.now)
         cutoff = to_us(self.now - timedelta(seconds=half_life * scoring.HORIZON_HALF_LIVES))
         hits = ledger._story_hits(track, cl, at, cutoff)
         ref = scoring._story((ledger._ind_ids[c], cl), hits, self.now, half_life,
                              ledger.settings)
-        points = float(evidence[j]) * (self.level / self.total) if self.total > 0 else 0.0
-        return Story(ref.indicator, cl, float(weights[j]), float(strength[j]), ref.reports,
-                     ref.copies, points)
+        evidence = float(self._value("evidence", j))
+        points = evidence * (self.level / self.total) if self.total > 0 else 0.0
+        return Story(ref.indicator, cl, float(self._value("weight", j)),
+                     float(self._value("strength", j)), ref.reports, ref.copies, points)
 
     def _points(self) -> F64:
-        ev = self._columns()[1]
+        ev = self._all("evidence")
         if self.total <= 0:
             return np.zeros(len(ev))
         return ev * (self.level / self.total)
@@ -1300,7 +1316,7 @@ class StoryTable(Sequence[Story]):
     def newest_at(self, limit: int) -> list[int]:
         """The positions in the columns of the `limit` stories with the latest reports,
         latest first (ties in story order), without sorting or building the others."""
-        latest = self._columns()[4]
+        latest = self._all("latest")
         n = len(latest)
         if limit <= 0 or n == 0:
             return []
@@ -1317,13 +1333,15 @@ class StoryTable(Sequence[Story]):
         """`scoring.round_points` of these stories, without building them."""
         return self.rounded_at(places)[self._order()].tolist()
 
-    def _per_indicator(self, values: F64) -> dict[str, float]:
+    def _per_indicator(self, values: F64 | None) -> dict[str, float]:
+        """The sum of `values` (by position; None: the evidence) by indicator."""
         # A part holds one indicator's stories, side by side: one slice sum each.
-        self._columns()
         sums: dict[int, float] = {}
-        for (lo, hi), c in zip(self._bounds, self._codes.tolist(), strict=True):
+        for (lo, hi), c, part in zip(self._bounds, self._codes.tolist(), self.parts,
+                                     strict=True):
             if hi > lo:
-                sums[c] = sums.get(c, 0.0) + float(values[lo:hi].sum())
+                got = part.evidence if values is None else values[lo:hi]
+                sums[c] = sums.get(c, 0.0) + float(got.sum())
         ids = self.ledger._ind_ids
         return {ids[c]: sums[c] for c in self._first_seen()}
 
@@ -1331,14 +1349,14 @@ class StoryTable(Sequence[Story]):
         """The indicators of the stories, in the order they first appear in story order: by
         each one's largest story (a part holds one indicator's stories, so one pass each)."""
         if self._seen is None:
-            cluster, evidence = self._columns()[:2]
-            size = np.abs(evidence)
             best: dict[int, tuple[float, int]] = {}
-            for (lo, hi), c in zip(self._bounds, self._codes.tolist(), strict=True):
+            for (lo, hi), c, part in zip(self._bounds, self._codes.tolist(), self.parts,
+                                         strict=True):
                 if hi == lo:
                     continue
-                top = float(size[lo:hi].max())
-                first = int(cluster[lo:hi][size[lo:hi] == top].min())
+                size = np.abs(part.evidence)
+                top = float(size.max())
+                first = int(part.stories.cluster[size == top].min())
                 was = best.get(c)
                 if was is None or (-top, first) < (-was[0], was[1]):
                     best[c] = (top, first)
@@ -1348,7 +1366,6 @@ class StoryTable(Sequence[Story]):
 
     def by_indicator(self) -> dict[str, tuple[float, float, int]]:
         """`Score.by_indicator` without building the stories."""
-        self._columns()
         counts: dict[int, int] = {}
         for (lo, hi), c in zip(self._bounds, self._codes.tolist(), strict=True):
             if hi > lo:
@@ -1357,7 +1374,7 @@ class StoryTable(Sequence[Story]):
         ids = self.ledger._ind_ids
         code_of = {iid: n for n, iid in enumerate(ids)}
         return {iid: (e, e * share, counts[code_of[iid]])
-                for iid, e in self._per_indicator(self._columns()[1]).items()}
+                for iid, e in self._per_indicator(None).items()}
 
     def indicator_points(self, places: int = 1) -> dict[str, float]:
         """Indicator -> the sum of its stories' rounded points (`round_points`)."""
@@ -1366,9 +1383,8 @@ class StoryTable(Sequence[Story]):
     def fired_since(self, since: int) -> set[int]:
         """The indicator codes with a story for the scenario whose latest report is at or
         after `since` (microseconds)."""
-        _, evidence, _, _, latest = self._columns()
-        return set(np.unique(self._code(np.flatnonzero((evidence > 0) & (latest >= since))))
-                   .tolist())
+        return {c for c, part in zip(self._codes.tolist(), self.parts, strict=True)
+                if np.any((part.evidence > 0) & (part.stories.latest >= since))}
 
 
 def ledger_of(config: Config, evidence: Iterable[Evidence],
