@@ -243,7 +243,9 @@ class _Chosen:
         self.lead_src = lead_src
         self.at: int | None = None
         self._poly: tuple[list[float], I64] | None = None
-        self.stale: tuple[int, npt.NDArray[np.bool_]] | None = None
+        self.fresh: tuple[int, npt.NDArray[np.bool_], _Stories] | None = None
+        """The stories no hit added since touched, all but their strengths (`_fresh`), with
+        the generation of the touched stories they were found for and their mask."""
         self.decay = np.zeros(0)
         """Each report's decay at `at` (`scoring.decay`'s hour)."""
         self.compacted = False
@@ -282,7 +284,7 @@ class _Chosen:
         empty = np.zeros(0, np.int64)
         self.clusters = self.latest = self.lead = self.lead_src = empty
         self._poly = (coefficients, np.arange(len(big), dtype=np.int64))
-        self.stale = None
+        self.fresh = None
         self.compacted = True
 
     def total(self, factor: float | None) -> float:
@@ -746,15 +748,14 @@ class Ledger:
             missing = np.multiply.reduceat(1.0 - strength, chosen.starts)
         else:
             missing = np.zeros(0)
-        stories = _Stories(chosen.clusters, 1.0 - missing, chosen.weight, chosen.latest,
-                           chosen.lead, chosen.lead_src)
-        stale = self._stale(chosen)
-        if stale is not None:  # stories new hits touched are scored in `_recent`
-            keep = ~stale
-            stories = _Stories(stories.cluster[keep], stories.strength[keep],
-                               None if stories.weight is None else stories.weight[keep],
-                               stories.latest[keep], stories.lead[keep],
-                               stories.lead_src[keep])
+        fresh = self._fresh(chosen)
+        if fresh is None:
+            stories = _Stories(chosen.clusters, 1.0 - missing, chosen.weight, chosen.latest,
+                               chosen.lead, chosen.lead_src)
+        else:  # stories new hits touched are scored in `_recent`
+            keep, kept = fresh
+            stories = _Stories(kept.cluster, (1.0 - missing)[keep], kept.weight, kept.latest,
+                               kept.lead, kept.lead_src)
         self._cache[(*key, half_life, at)] = stories
         return stories
 
@@ -790,15 +791,20 @@ class Ledger:
             chosen.compact()
         return chosen, (None if at == ref else 0.5 ** ((at - ref) / 1e6 / half_life))
 
-    def _stale(self, chosen: _Chosen) -> npt.NDArray[np.bool_] | None:
-        """Which of `chosen`'s stories hits added since were prepared touch (None: none
-        are): they count in `_recent` instead. Kept with `chosen` until more hits come."""
+    def _fresh(self, chosen: _Chosen) -> tuple[npt.NDArray[np.bool_], _Stories] | None:
+        """Which of `chosen`'s stories no hit added since the tracks were made touches, and
+        those stories but their strengths (None: no story was touched); the touched ones
+        count in `_recent` instead. Kept with `chosen` until more hits come, so a refresh
+        after a poll does not copy every story again."""
         if not len(self._touched):
             return None
-        if chosen.stale is None or chosen.stale[0] != self._touched_gen:
-            chosen.stale = (self._touched_gen,
-                            np.isin(chosen.clusters, self._touched, kind="table"))
-        return chosen.stale[1]
+        if chosen.fresh is None or chosen.fresh[0] != self._touched_gen:
+            keep = ~np.isin(chosen.clusters, self._touched, kind="table")
+            chosen.fresh = (self._touched_gen, keep, _Stories(
+                chosen.clusters[keep], np.zeros(0), None if chosen.weight is None
+                else chosen.weight[keep], chosen.latest[keep], chosen.lead[keep],
+                chosen.lead_src[keep]))
+        return chosen.fresh[1], chosen.fresh[2]
 
     def _selection(self, key: tuple[int, str | None], t: _Track, half_life: float, at: int,
                    cutoff: int) -> tuple[I64, I64 | None]:
