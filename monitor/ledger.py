@@ -43,10 +43,11 @@ reports of one story share a wording matters.
 
 from __future__ import annotations
 
+import bisect
 import math
 from array import array
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any, NamedTuple, overload
 
@@ -87,6 +88,17 @@ def _wide_enough(dtype: np.dtype[Any], values: npt.NDArray[Any]) -> np.dtype[Any
         if info.bits >= dtype.itemsize * 8 and info.min <= lo and hi <= info.max:
             return np.dtype(candidate)
     raise OverflowError(f"values from {lo} to {hi} do not fit in 64 bits")
+
+
+def _member_table(members: Ints, among: Ints) -> npt.NDArray[np.bool_] | None:
+    """A table that `table[x]` tells whether x is one of `members`, for every x of `among`
+    (cluster numbers: small, not negative); None where those are negative."""
+    if len(among) and int(among.min()) < 0 or len(members) and int(members.min()) < 0:
+        return None
+    top = max(int(among.max()) if len(among) else 0, int(members.max()) if len(members) else 0)
+    table = np.zeros(top + 1, bool)
+    table[members] = True
+    return table
 
 
 def _wide(values: Ints) -> I64:
@@ -221,6 +233,22 @@ class _Stories:
     lead: I64
     """The entry of each story's strongest report (the one a story is shown by)."""
     lead_src: I64
+    memo: dict[Any, Any] = field(default_factory=dict, compare=False)
+    """What is worked out from the columns but the strengths, shared by every `_Stories`
+    made of the same columns (kept with what counted, so refreshes find it)."""
+
+    def newest(self, limit: int) -> Ints:
+        """The positions of the `limit` stories with the latest reports, and of every story
+        tied with the last of them, in position order."""
+        found = self.memo.get(("newest", limit))
+        if found is None:
+            latest, n = self.latest, len(self.latest)
+            if limit < n:
+                found = np.flatnonzero(latest >= np.partition(latest, n - limit)[n - limit])
+            else:
+                found = np.arange(n)
+            self.memo[("newest", limit)] = found
+        return found
 
 
 class _Chosen:
@@ -250,6 +278,8 @@ class _Chosen:
         """Each report's decay at `at` (`scoring.decay`'s hour)."""
         self.compacted = False
         """Only sums are kept (`compact`): no stories."""
+        self.memo: dict[Any, Any] = {}
+        """`_Stories.memo` of the stories made of these columns."""
 
     @property
     def rel(self) -> F64:
@@ -427,6 +457,9 @@ class Ledger:
         keeps."""
         self._used: set[tuple[Any, ...]] = set()
         self._touched_gen = 0
+        self._touched_table: npt.NDArray[np.bool_] | None = None
+        """Whether each cluster number up to the ledger's largest is one of `_touched` (None:
+        look them up instead): a poll's every kept story is checked with a gather."""
         self._finals: dict[tuple[int, str | None, float], I64] = {}
         self._counted = np.zeros(0, bool)
         self._by_time: tuple[int, I64, I64] | None = None
@@ -549,12 +582,15 @@ class Ledger:
             self._tracks = None
             return
         touched = np.union1d(self._touched, np.unique(self.cluster[start:]))
-        rows = np.flatnonzero(np.isin(self.cluster, touched, kind="table"))
+        table = _member_table(touched, self.cluster)
+        rows = np.flatnonzero(table[self.cluster] if table is not None else
+                              np.isin(self.cluster, touched, kind="table"))
         if len(rows) > len(self.entry) // 10:  # too much has moved: prepare all afresh
             self._tracks = None
             return
         self._counted = np.concatenate([self._counted, ~self._false_mask(start)])
         self._touched = touched
+        self._touched_table = table
         self._touched_gen += 1
         self._recent = self._sub(rows)
         self._recent_old = self._sub(rows[rows < self._prepared_len])
@@ -573,6 +609,7 @@ class Ledger:
         sub._sub_ledger = True
         sub._recent = sub._recent_old = None
         sub._touched = np.zeros(0, np.int64)
+        sub._touched_table = None
         return sub
 
     def _append(self, name: str, values: npt.NDArray[Any]) -> None:
@@ -657,6 +694,7 @@ class Ledger:
         self._chosen.clear()
         self._used.clear()
         self._recent, self._touched = None, np.zeros(0, np.int64)
+        self._touched_table = None
         self._recent_old = None
         self._prepared_len = len(self.entry)
         counted = self._counted = ~self._false_mask()
@@ -751,11 +789,11 @@ class Ledger:
         fresh = self._fresh(chosen)
         if fresh is None:
             stories = _Stories(chosen.clusters, 1.0 - missing, chosen.weight, chosen.latest,
-                               chosen.lead, chosen.lead_src)
+                               chosen.lead, chosen.lead_src, chosen.memo)
         else:  # stories new hits touched are scored in `_recent`
             keep, kept = fresh
             stories = _Stories(kept.cluster, (1.0 - missing)[keep], kept.weight, kept.latest,
-                               kept.lead, kept.lead_src)
+                               kept.lead, kept.lead_src, kept.memo)
         self._cache[(*key, half_life, at)] = stories
         return stories
 
@@ -799,7 +837,9 @@ class Ledger:
         if not len(self._touched):
             return None
         if chosen.fresh is None or chosen.fresh[0] != self._touched_gen:
-            keep = ~np.isin(chosen.clusters, self._touched, kind="table")
+            table = self._touched_table
+            keep = ~(table[chosen.clusters] if table is not None else
+                     np.isin(chosen.clusters, self._touched, kind="table"))
             chosen.fresh = (self._touched_gen, keep, _Stories(
                 chosen.clusters[keep], np.zeros(0), None if chosen.weight is None
                 else chosen.weight[keep], chosen.latest[keep], chosen.lead[keep],
@@ -1157,7 +1197,8 @@ class StoryTable(Sequence[Story]):
         self.total = total
         ends = np.cumsum([len(p.stories.cluster) for p in parts], dtype=np.int64)
         self._ends = ends
-        self._bounds = list(zip([0, *ends[:-1].tolist()], ends.tolist(), strict=True))
+        self._ends_list = ends.tolist()
+        self._bounds = list(zip([0, *self._ends_list[:-1]], self._ends_list, strict=True))
         self._codes = np.array([p.indicator for p in parts], np.int64)
         self._rounded: dict[int, F64] = {}
         self._perm: Ints | None = None
@@ -1181,15 +1222,16 @@ class StoryTable(Sequence[Story]):
 
     def _one(self, j: int) -> tuple[int, int]:
         """(part, position in it) of the story at position `j`."""
-        k = int(np.searchsorted(self._ends, j, "right"))
+        k = bisect.bisect_right(self._ends_list, j)
         return k, j - self._bounds[k][0]
 
     def _value(self, name: str, j: int) -> Any:
         k, i = self._one(j)
         part = self.parts[k]
-        if name == "weight" and not isinstance(part.weight, np.ndarray):
-            return part.weight
-        return part.column(name)[i]
+        if name in ("weight", "evidence"):
+            w = part.weight[i] if isinstance(part.weight, np.ndarray) else part.weight
+            return w if name == "weight" else w * part.stories.strength[i]
+        return getattr(part.stories, name)[i]
 
     def _code(self, idx: Ints) -> I64:
         """The indicator code of the story at each position in `idx`."""
@@ -1322,17 +1364,18 @@ class StoryTable(Sequence[Story]):
     def newest_at(self, limit: int) -> list[int]:
         """The positions in the columns of the `limit` stories with the latest reports,
         latest first (ties in story order), without sorting or building the others."""
-        latest = self._all("latest")
-        n = len(latest)
-        if limit <= 0 or n == 0:
+        if limit <= 0 or not len(self):
             return []
-        if limit < n:
-            kth = np.partition(latest, n - limit)[n - limit]
-            idx = np.flatnonzero(latest >= kth)
-        else:
-            idx = np.arange(n)
+        # Each part's newest (found once for its columns) hold the table's: a story outside
+        # them has `limit` newer ones in its own part.
+        idx = np.concatenate([lo + part.stories.newest(limit)
+                              for (lo, _), part in zip(self._bounds, self.parts, strict=True)])
+        latest = self._at("latest", idx)
+        if limit < len(idx):
+            keep = latest >= np.partition(latest, len(idx) - limit)[len(idx) - limit]
+            idx = idx[keep]
         idx = self._in_story_order(idx)
-        idx = idx[np.argsort(-latest[idx], kind="stable")]
+        idx = idx[np.argsort(-self._at("latest", idx), kind="stable")]
         return [int(j) for j in idx[:limit]]
 
     def round_points(self, places: int = 1) -> list[float]:
