@@ -181,8 +181,8 @@ class _Columns(NamedTuple):
     cluster: Ints
     when: I64
     version: Ints
-    value: F64
-    label: Ints
+    extra: Ints
+    """Each hit's (value, label) as a code of `Ledger._extras` (-1: neither)."""
 
 
 @dataclass(frozen=True)
@@ -417,11 +417,9 @@ class Ledger:
         self._ind_code = {iid: n for n, iid in enumerate(self._ind_ids)}
         self._sources: list[str] = []
         self._src_code: dict[str, int] = {}
-        self._labels: list[str] = []
-        self._label_code: dict[str, int] = {}
         self._versions: dict[str, int] = {}
         self._titles = _Titles()
-        self._pending: list[tuple[int, int, int, int, int, str | None, float, int]] = []
+        self._pending: list[tuple[int, int, int, int, int, int, int]] = []
         # Codes and keys start as narrow integers and widen only when a value needs it
         # (`_append`): a million hits in 40 bytes each rather than 64.
         self.entry: Ints = np.zeros(0, np.int32)
@@ -430,8 +428,11 @@ class Ledger:
         self.cluster: Ints = np.zeros(0, np.int32)
         self.when: I64 = np.zeros(0, np.int64)
         self.version: Ints = np.zeros(0, np.int64)
-        self.value: F64 = np.zeros(0, np.float64)
-        self.label: Ints = np.zeros(0, np.int16)
+        self.extra: Ints = np.zeros(0, np.int16)
+        """A hit's value and label, as one code of `_extras` (-1: neither): few hits have
+        them, and few pairs occur (two bytes a hit instead of ten)."""
+        self._extras: list[tuple[float | None, str | None]] = []
+        self._extra_code: dict[tuple[float | None, str | None], int] = {}
         self._room: dict[str, npt.NDArray[Any]] = {}
         """Each column's array with room after it (`_append`)."""
         self._single: dict[int, int] = {}
@@ -467,7 +468,7 @@ class Ledger:
         count after a moment (the first item): the surges' windows are slices of it."""
         self._surge_keys: tuple[tuple[int, ...], list[I64], list[I64]] | None = None
         """Rows not marked false (as of the last `_prepare`)."""
-        self._wcache: dict[tuple[int, str, float | None, str | None], float] = {}
+        self._wcache: dict[tuple[int, str, int], float] = {}
 
     # --- filling ------------------------------------------------------------------------
 
@@ -486,8 +487,7 @@ class Ledger:
             version = self._version_code(ev.version, ev.entry)
             self._titles.setdefault(ev.entry, ev.title)
             self._pending.append((ev.entry, ind, self._source(ev.source), ev.cluster,
-                                  to_us(ev.when), ev.label,
-                                  math.nan if ev.value is None else float(ev.value), version))
+                                  to_us(ev.when), self._extra(ev.value, ev.label), version))
         self._flush()
         self._absorb(start)
 
@@ -552,25 +552,22 @@ class Ledger:
             h_pk.extend([pk] * len(codes))
             h_ind.extend(codes)
         n_plain = len(h_pk)
-        h_value: list[float] = []
-        h_label: list[int] = []
+        h_extra: list[int] = []
         for pk, indicator, value, label in valued:
             h_pk.append(pk)
             h_ind.append(code.get(indicator, -1))
-            h_value.append(math.nan if value is None else float(value))
-            h_label.append(-1 if label is None else self._label(label))
+            h_extra.append(self._extra(value, label))
         ind = np.frombuffer(h_ind, np.int64) if len(h_ind) else np.zeros(0, np.int64)
         pks = np.frombuffer(h_pk, np.int64) if len(h_pk) else np.zeros(0, np.int64)
         order = np.argsort(e_pk)
         found = np.minimum(np.searchsorted(e_pk, pks, sorter=order), len(e_pk) - 1)
         at = order[found]
         known = (ind >= 0) & (e_pk[at] == pks)
-        values = np.concatenate([np.full(n_plain, math.nan), np.array(h_value, np.float64)])
-        labels = np.concatenate([np.full(n_plain, -1, np.int64), np.array(h_label, np.int64)])
+        extras = np.concatenate([np.full(n_plain, -1, np.int64), np.array(h_extra, np.int64)])
         at = at[known]
         for name, column in (("entry", pks[known]), ("ind", ind[known]), ("src", e_src[at]),
                              ("cluster", e_cl[at]), ("when", e_us[at]), ("version", e_ver[at]),
-                             ("value", values[known]), ("label", labels[known])):
+                             ("extra", extras[known])):
             self._append(name, column)
         self._absorb(start)
 
@@ -599,7 +596,7 @@ class Ledger:
         """A ledger of some of these rows, sharing the codes and titles."""
         sub = Ledger.__new__(Ledger)
         sub.__dict__.update(self.__dict__)
-        for name in ("entry", "ind", "src", "cluster", "when", "version", "value", "label"):
+        for name in ("entry", "ind", "src", "cluster", "when", "version", "extra"):
             setattr(sub, name, getattr(self, name)[rows])
         sub._pending = []
         sub._room = {}
@@ -649,22 +646,24 @@ class Ledger:
         rows = self._pending
         self._pending = []
         cols: list[tuple[Any, ...]] = list(zip(*rows, strict=True))
-        labels = np.array([-1 if lab is None else self._label(lab) for lab in cols[5]],
-                          np.int64)
         for name, values in (("entry", np.array(cols[0], np.int64)),
                              ("ind", np.array(cols[1], np.int64)),
                              ("src", np.array(cols[2], np.int64)),
                              ("cluster", np.array(cols[3], np.int64)),
-                             ("when", np.array(cols[4], np.int64)), ("label", labels),
-                             ("value", np.array(cols[6], np.float64)),
-                             ("version", np.array(cols[7], np.int64))):
+                             ("when", np.array(cols[4], np.int64)),
+                             ("extra", np.array(cols[5], np.int64)),
+                             ("version", np.array(cols[6], np.int64))):
             self._append(name, values)
 
-    def _label(self, label: str) -> int:
-        code = self._label_code.get(label)
+    def _extra(self, value: float | None, label: str | None) -> int:
+        """The code of a hit's (value, label) in `_extras`; -1 for neither."""
+        if value is None and label is None:
+            return -1
+        key = (None if value is None else float(value), label)
+        code = self._extra_code.get(key)
         if code is None:
-            code = self._label_code[label] = len(self._labels)
-            self._labels.append(label)
+            code = self._extra_code[key] = len(self._extras)
+            self._extras.append(key)
         return code
 
     def set_false(self, false_hits: frozenset[tuple[int, str]]) -> None:
@@ -706,7 +705,7 @@ class Ledger:
                         for s in self._sources] or [0.0], np.float64)
         tracks: dict[tuple[int, str | None], _Track] = {}
         cols = _Columns(self.entry, self.ind, self.src, self.cluster, self.when, self.version,
-                        self.value, self.label)
+                        self.extra)
         for code, indicator in enumerate(self.config.indicators):
             rows = order[bounds[code]:bounds[code + 1]]
             rows = rows[counted[rows]]
@@ -724,14 +723,12 @@ class Ledger:
 
     def _weights(self, indicator: Indicator, scenario: str, rows: I64) -> F64:
         out = np.empty(len(rows), np.float64)
-        values = self.value[rows].tolist()
-        labels = self.label[rows].tolist()
-        for n, (v, lab) in enumerate(zip(values, labels, strict=True)):
-            value = None if v != v else v
-            label = None if lab < 0 else self._labels[lab]
-            key = (self._ind_code[indicator.id], scenario, value, label)
+        ind = self._ind_code[indicator.id]
+        for n, extra in enumerate(self.extra[rows].tolist()):
+            key = (ind, scenario, extra)
             w = self._wcache.get(key)
             if w is None:
+                value, label = self._extras[extra] if extra >= 0 else (None, None)
                 w = self._wcache[key] = scoring.weight_of(indicator, scenario, value, label)
             out[n] = w
         return out
@@ -938,15 +935,14 @@ class Ledger:
         return out
 
     def _evidence(self, c: _Columns, row: int) -> Evidence:
-        value = float(c.value[row])
-        lab = int(c.label[row])
+        extra = int(c.extra[row])
+        value, label = self._extras[extra] if extra >= 0 else (None, None)
         entry = int(c.entry[row])
         version = int(c.version[row])
         return Evidence(entry, self._ind_ids[int(c.ind[row])],
                         self._sources[int(c.src[row])], int(c.cluster[row]),
                         from_us(int(c.when[row])), f"v{version}",
-                        None if value != value else value,
-                        None if lab < 0 else self._labels[lab], self._titles.get(entry, ""))
+                        value, label, self._titles.get(entry, ""))
 
     def _with_edge(self, chosen: _Chosen, t: _Track, edge: I64, at: int, cutoff: int,
                    half_life: float) -> _Chosen:
