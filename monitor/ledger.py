@@ -101,6 +101,12 @@ def _member_table(members: Ints, among: Ints) -> npt.NDArray[np.bool_] | None:
     return table
 
 
+def _joined(values: Ints, more: list[int]) -> Ints:
+    """`values` and then `more`, as narrow as both allow."""
+    tail = np.array(more, np.int64)
+    return np.concatenate([values, tail.astype(_wide_enough(values.dtype, tail))])
+
+
 def _wide(values: Ints) -> I64:
     """`values` as 64-bit integers, for keys computed from them."""
     return values.astype(np.int64, copy=False)
@@ -974,11 +980,10 @@ class Ledger:
             np.concatenate([chosen.weight, np.array(weights, np.float64)])
         return _Chosen(np.concatenate([chosen.when, np.array(when, np.int64)]),
                        np.concatenate([chosen.src, np.array(src, chosen.src.dtype)]),
-                       chosen.reliability, np.concatenate([chosen.starts, starts]),
-                       np.concatenate([chosen.clusters, np.array(clusters, np.int64)]), weight,
+                       chosen.reliability, _joined(chosen.starts, starts.tolist()),
+                       _joined(chosen.clusters, clusters), weight,
                        np.concatenate([chosen.latest, np.array(latest, np.int64)]),
-                       np.concatenate([chosen.lead, np.array(lead, np.int64)]),
-                       np.concatenate([chosen.lead_src, np.array(lead_src, np.int64)]))
+                       _joined(chosen.lead, lead), _joined(chosen.lead_src, lead_src))
 
     # --- scores -------------------------------------------------------------------------
 
