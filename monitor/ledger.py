@@ -909,7 +909,7 @@ class Ledger:
         any moment."""
         found = self._orders.get((*key, half_life))
         if found is None:
-            rank = np.log2(t.rel)[t.src] + (t.when - (t.when.min() if len(t.when) else 0)) / 1e6 \
+            rank = np.log2(t.rel[t.src]) + (t.when - (t.when.min() if len(t.when) else 0)) / 1e6 \
                 / half_life
             # Half the memory of the sort's own indices; a track never holds 2**31 hits.
             found = self._orders[(*key, half_life)] = np.lexsort(
