@@ -39,6 +39,11 @@ either order, as rounding has them); sums over stories are pairwise rather than 
 kept polynomials add an ulp or two, so levels agree to about 1e-12, far below the tenth of
 a point shown. Wording keys read from the store are kept as 62-bit hashes: only whether two
 reports of one story share a wording matters.
+
+Memory (a dashboard holds a ledger of a million hits all day): codes, keys and positions are
+kept as narrow as their values allow, a hit's value and label as one code of the pairs that
+occur, titles as one buffer; a score's stories stay in the arrays what counted was made of,
+shared between the scenarios that count the same track, rather than copied into a table.
 """
 
 from __future__ import annotations
