@@ -97,10 +97,13 @@ def _wide_enough(dtype: np.dtype[Any], values: npt.NDArray[Any]) -> np.dtype[Any
 
 def _member_table(members: Ints, among: Ints) -> npt.NDArray[np.bool_] | None:
     """A table that `table[x]` tells whether x is one of `members`, for every x of `among`
-    (cluster numbers: small, not negative); None where those are negative."""
+    (cluster numbers: entry keys, not negative and about as many as the hits); None where
+    they are negative or so sparse that the table would outweigh the hits."""
     if len(among) and int(among.min()) < 0 or len(members) and int(members.min()) < 0:
         return None
     top = max(int(among.max()) if len(among) else 0, int(members.max()) if len(members) else 0)
+    if top > max(1 << 20, 8 * len(among)):
+        return None
     table = np.zeros(top + 1, bool)
     table[members] = True
     return table
@@ -548,8 +551,7 @@ class Ledger:
         e_ver = np.array([code_of(pk) if pk in multi_now else -(pk + 1) for pk in pk_list],
                          np.int64)
         if retro:
-            rows = np.flatnonzero(np.isin(self.entry, np.array(sorted(retro), np.int64),
-                                          kind="table"))
+            rows = np.flatnonzero(np.isin(self.entry, np.array(sorted(retro), np.int64)))
             # In place: tracks made before saw these entries alone in their story, where any
             # key is one wording, so they read the same stories with the new keys.
             self.version[rows] = [code_of(pk) for pk in self.entry[rows].tolist()]
@@ -592,7 +594,7 @@ class Ledger:
         touched = np.union1d(self._touched, np.unique(self.cluster[start:]))
         table = _member_table(touched, self.cluster)
         rows = np.flatnonzero(table[self.cluster] if table is not None else
-                              np.isin(self.cluster, touched, kind="table"))
+                              np.isin(self.cluster, touched))
         if len(rows) > len(self.entry) // 10:  # too much has moved: prepare all afresh
             self._tracks = None
             return
@@ -847,7 +849,7 @@ class Ledger:
         if chosen.fresh is None or chosen.fresh[0] != self._touched_gen:
             table = self._touched_table
             keep = ~(table[chosen.clusters] if table is not None else
-                     np.isin(chosen.clusters, self._touched, kind="table"))
+                     np.isin(chosen.clusters, self._touched))
             chosen.fresh = (self._touched_gen, keep, _Stories(
                 chosen.clusters[keep], np.zeros(0), None if chosen.weight is None
                 else chosen.weight[keep], chosen.latest[keep], chosen.lead[keep],

@@ -5,6 +5,7 @@ verdicts and re-matching."""
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import random
 from collections.abc import Sequence
@@ -153,6 +154,32 @@ def test_hits_added_to_a_scored_ledger_give_the_views_of_all_of_them(seed: int, 
     assert_same_views(reference_views(CONFIG, evs, now, false), ledger.views(now))
     ledger.add_evidence([])
     assert_same_views(reference_views(CONFIG, evs, now, false), ledger.views(now))
+
+
+def test_keys_too_large_for_narrow_columns_widen_them_and_score_the_same() -> None:
+    # Entry and cluster numbers past 32 bits (a store with a long history, clusters named by
+    # other keys): the ledger's columns start narrow and must widen, also when such hits come
+    # after it was scored, and give the reference's views either way.
+    rng = random.Random(11)
+    evs, false = random_evidence(rng, CONFIG, 200, 60)
+    big = 3_000_000_000
+    evs = [dataclasses.replace(ev, entry=ev.entry + big * (ev.cluster % 2),
+                               cluster=ev.cluster + big * 1000 * (ev.cluster % 3 == 0))
+           for ev in evs]
+    false = frozenset((entry + big, ind) for entry, ind in false)
+    evs.sort(key=lambda ev: ev.when)
+    now = START + timedelta(days=61)
+    whole = ledger_of(CONFIG, evs, false)
+    assert (whole.entry.dtype, whole.cluster.dtype) == (np.int64, np.int64)
+    assert_same_views(reference_views(CONFIG, evs, now, false), whole.views(now))
+    small = [ev for ev in evs if ev.entry < big and ev.cluster < big]
+    later = [ev for ev in evs if ev.entry >= big or ev.cluster >= big]
+    grown = ledger_of(CONFIG, small, false)
+    assert (grown.entry.dtype, grown.cluster.dtype) == (np.int32, np.int32)
+    grown.views(now)
+    grown.add_evidence(later)
+    assert (grown.entry.dtype, grown.cluster.dtype) == (np.int64, np.int64)
+    assert_same_views(reference_views(CONFIG, evs, now, false), grown.views(now))
 
 
 def test_a_few_new_hits_are_scored_apart_from_the_prepared_ones() -> None:
