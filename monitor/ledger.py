@@ -1188,7 +1188,7 @@ class StoryTable(Sequence[Story]):
     reports, by the reference code): a view of a million hits need not build them all.
 
     What a board asks of a scenario (points by indicator, the newest stories) is answered
-    from the stories' columns as the tracks left them, without sorting them all; the order of
+    from the stories as the tracks left them, without sorting them all; the order of
     the reference (evidence in size, then indicator, then cluster) is computed only when
     stories are read by position, and among the few stories a tie concerns."""
 
@@ -1250,7 +1250,7 @@ class StoryTable(Sequence[Story]):
         return np.argsort(np.argsort(np.array(ids, dtype=object), kind="stable"))
 
     def _in_story_order(self, idx: I64) -> I64:
-        """`idx` (positions in the columns) in the reference's order of stories: evidence in
+        """`idx` (positions in the table) in the reference's order of stories: evidence in
         size, then indicator id, then cluster."""
         if len(idx) < 2:
             return idx
@@ -1288,14 +1288,14 @@ class StoryTable(Sequence[Story]):
         return self.story_at(int(self._order()[i]))
 
     def story_at(self, j: int) -> Story:
-        """The story at position `j` of the columns (as `newest_at` gives them)."""
+        """The story at position `j` of the table (as `newest_at` gives them)."""
         story = self._built.get(j)
         if story is None:
             story = self._built[j] = self._build(j)
         return story
 
     def latest_at(self, j: int) -> datetime:
-        """When the latest report of the story at position `j` of the columns came."""
+        """When the latest report of the story at position `j` of the table came."""
         return from_us(int(self._value("latest", j)))
 
     def cluster_at(self, j: int) -> int:
@@ -1303,7 +1303,7 @@ class StoryTable(Sequence[Story]):
 
     def lead_at(self, j: int) -> tuple[int, str, str, str]:
         """(entry, source, grade, title) of the strongest report of the story at position `j`
-        of the columns: what the story is shown by, without building it."""
+        of the table: what the story is shown by, without building it."""
         entry = int(self._value("lead", j))
         source = self.ledger._sources[int(self._value("lead_src", j))]
         return (entry, source, self.ledger.settings.grades.get(source, "C"),
@@ -1370,7 +1370,7 @@ class StoryTable(Sequence[Story]):
         return floors / unit
 
     def newest_at(self, limit: int) -> list[int]:
-        """The positions in the columns of the `limit` stories with the latest reports,
+        """The positions in the table of the `limit` stories with the latest reports,
         latest first (ties in story order), without sorting or building the others."""
         if limit <= 0 or not len(self):
             return []
