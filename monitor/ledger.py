@@ -1344,7 +1344,7 @@ class StoryTable(Sequence[Story]):
 
     def rounded_at(self, places: int = 1) -> F64:
         """Every story's points as `scoring.round_points` rounds them, by position in the
-        columns."""
+        table."""
         found = self._rounded.get(places)
         if found is None:
             found = self._rounded[places] = self._round(places)
