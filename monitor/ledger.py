@@ -52,7 +52,7 @@ import bisect
 import math
 from array import array
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from typing import Any, NamedTuple, overload
 
@@ -68,6 +68,12 @@ _REBASE = scoring.REBASE // timedelta(microseconds=1)
 _SMALL = 6
 """Stories of up to this many reports are summed as one polynomial in the decay factor:
 their coefficients stay small enough that the sum is exact to about 1e-14."""
+_POSITIVE = (1 << 62) - 1
+I64 = npt.NDArray[np.int64]
+F64 = npt.NDArray[np.float64]
+Ints = npt.NDArray[np.signedinteger[Any]]
+"""Codes, keys and positions: kept as narrow as their values allow, so arithmetic that
+could overflow widens them first (`_wide`)."""
 
 
 def _ranks(lens: I64) -> I64:
@@ -76,11 +82,6 @@ def _ranks(lens: I64) -> I64:
         return np.zeros(0, np.int64)
     starts = np.r_[0, np.cumsum(lens)[:-1]]
     return np.arange(int(lens.sum())) - np.repeat(starts, lens)
-_POSITIVE = (1 << 62) - 1
-I64 = npt.NDArray[np.int64]
-Ints = npt.NDArray[np.signedinteger[Any]]
-"""Codes, keys and positions: kept as narrow as their values allow, so arithmetic that
-could overflow widens them first (`_wide`)."""
 
 
 def _wide_enough(dtype: np.dtype[Any], values: npt.NDArray[Any]) -> np.dtype[Any]:
@@ -118,7 +119,6 @@ def _joined(values: Ints, more: list[int]) -> Ints:
 def _wide(values: Ints) -> I64:
     """`values` as 64-bit integers, for keys computed from them."""
     return values.astype(np.int64, copy=False)
-F64 = npt.NDArray[np.float64]
 
 
 def to_us(when: datetime) -> int:
@@ -148,16 +148,16 @@ class _Titles:
         found = self._recent.get(key)
         if found is not None:
             return found
-        i = int(np.searchsorted(self._keys, key))
-        if i < len(self._keys) and int(self._keys[i]) == key:
-            return self._text[int(self._starts[i]):int(self._ends[i])].decode()
-        return default
+        i = self._packed(key)
+        return default if i is None else self._text[self._starts[i]:self._ends[i]].decode()
 
     def __contains__(self, key: int) -> bool:
-        if key in self._recent:
-            return True
+        return key in self._recent or self._packed(key) is not None
+
+    def _packed(self, key: int) -> int | None:
+        """Where `key` is among the packed titles (None: not packed)."""
         i = int(np.searchsorted(self._keys, key))
-        return i < len(self._keys) and int(self._keys[i]) == key
+        return i if i < len(self._keys) and int(self._keys[i]) == key else None
 
     def setdefault(self, key: int, title: str) -> None:
         if key not in self:
@@ -238,18 +238,29 @@ class _Track:
 
 @dataclass(frozen=True)
 class _Stories:
-    """One track's stories at one moment and half-life."""
+    """One track's stories at one moment and half-life (kept with what counted without
+    their strengths, which move with time: `with_strength` gives them)."""
 
-    cluster: I64
+    cluster: Ints
     strength: F64
     weight: F64 | None
     latest: I64
-    lead: I64
+    lead: Ints
     """The entry of each story's strongest report (the one a story is shown by)."""
-    lead_src: I64
+    lead_src: Ints
     memo: dict[Any, Any] = field(default_factory=dict, compare=False)
     """What is worked out from the columns but the strengths, shared by every `_Stories`
     made of the same columns (kept with what counted, so refreshes find it)."""
+
+    def with_strength(self, strength: F64) -> _Stories:
+        """These stories at the given strengths (the memo shared)."""
+        return replace(self, strength=strength)
+
+    def taken(self, keep: npt.NDArray[np.bool_]) -> _Stories:
+        """The stories `keep` marks, without strengths, with a memo of their own."""
+        return _Stories(self.cluster[keep], np.zeros(0),
+                        None if self.weight is None else self.weight[keep],
+                        self.latest[keep], self.lead[keep], self.lead_src[keep])
 
     def newest(self, limit: int) -> Ints:
         """The positions of the `limit` stories with the latest reports, and of every story
@@ -269,8 +280,8 @@ class _Chosen:
     """The reports of one track that count at some moments (the same hits are up to them and
     inside the horizon), with all of their stories but the strengths, which move with time."""
 
-    def __init__(self, when: I64, src: Ints, reliability: F64, starts: Ints, clusters: Ints,
-                 weight: F64 | None, latest: I64, lead: Ints, lead_src: Ints) -> None:
+    def __init__(self, when: I64, src: Ints, reliability: F64, starts: Ints,
+                 stories: _Stories) -> None:
         self.when = when
         self.src = src
         """Each report's source code: its reliability is `reliability[src]` (two bytes a
@@ -278,11 +289,8 @@ class _Chosen:
         self.reliability = reliability
         self.starts = starts
         """Where each story's reports begin."""
-        self.clusters = clusters
-        self.weight = weight
-        self.latest = latest
-        self.lead = lead
-        self.lead_src = lead_src
+        self.stories = stories
+        """The stories, without their strengths."""
         self.at: int | None = None
         self._poly: tuple[list[float], I64] | None = None
         self.fresh: tuple[int, npt.NDArray[np.bool_], _Stories] | None = None
@@ -292,8 +300,11 @@ class _Chosen:
         """Each report's decay at `at` (`scoring.decay`'s hour)."""
         self.compacted = False
         """Only sums are kept (`compact`): no stories."""
-        self.memo: dict[Any, Any] = {}
-        """`_Stories.memo` of the stories made of these columns."""
+
+    @property
+    def weight(self) -> F64 | None:
+        """Each story's weight (None: the track's plain weight)."""
+        return self.stories.weight
 
     @property
     def rel(self) -> F64:
@@ -324,9 +335,10 @@ class _Chosen:
         self.when, self.src, self.decay = self.when[rows], self.src[rows], self.decay[rows]
         self.starts = np.r_[0, np.cumsum(lens)[:-1]].astype(np.int64) if len(lens) else \
             np.zeros(0, np.int64)
-        self.weight = self.weight[big] if self.weight is not None else None
+        # Only the large stories' weights are left: no story is read from here again.
         empty = np.zeros(0, np.int64)
-        self.clusters = self.latest = self.lead = self.lead_src = empty
+        self.stories = _Stories(empty, np.zeros(0), None if self.weight is None
+                                else self.weight[big], empty, empty, empty)
         self._poly = (coefficients, np.arange(len(big), dtype=np.int64))
         self.fresh = None
         self.compacted = True
@@ -798,12 +810,10 @@ class Ledger:
             missing = np.zeros(0)
         fresh = self._fresh(chosen)
         if fresh is None:
-            stories = _Stories(chosen.clusters, 1.0 - missing, chosen.weight, chosen.latest,
-                               chosen.lead, chosen.lead_src, chosen.memo)
+            stories = chosen.stories.with_strength(1.0 - missing)
         else:  # stories new hits touched are scored in `_recent`
             keep, kept = fresh
-            stories = _Stories(kept.cluster, (1.0 - missing)[keep], kept.weight, kept.latest,
-                               kept.lead, kept.lead_src, kept.memo)
+            stories = kept.with_strength((1.0 - missing)[keep])
         self._cache[(*key, half_life, at)] = stories
         return stories
 
@@ -847,13 +857,10 @@ class Ledger:
         if not len(self._touched):
             return None
         if chosen.fresh is None or chosen.fresh[0] != self._touched_gen:
-            table = self._touched_table
-            keep = ~(table[chosen.clusters] if table is not None else
-                     np.isin(chosen.clusters, self._touched))
-            chosen.fresh = (self._touched_gen, keep, _Stories(
-                chosen.clusters[keep], np.zeros(0), None if chosen.weight is None
-                else chosen.weight[keep], chosen.latest[keep], chosen.lead[keep],
-                chosen.lead_src[keep]))
+            table, clusters = self._touched_table, chosen.stories.cluster
+            keep = ~(table[clusters] if table is not None else
+                     np.isin(clusters, self._touched))
+            chosen.fresh = (self._touched_gen, keep, chosen.stories.taken(keep))
         return chosen.fresh[1], chosen.fresh[2]
 
     def _selection(self, key: tuple[int, str | None], t: _Track, half_life: float, at: int,
@@ -903,8 +910,9 @@ class Ledger:
             weight = np.maximum.reduceat(np.where(size == np.repeat(top, lens), wl, -np.inf),
                                          starts) if len(cl) else wl
         src = t.src[last]
-        chosen = _Chosen(t.when[last], src, t.rel, starts.astype(np.int32), cl[starts], weight,
-                         latest.astype(np.int64), t.entry[last][starts], src[starts])
+        chosen = _Chosen(t.when[last], src, t.rel, starts.astype(np.int32),
+                         _Stories(cl[starts], np.zeros(0), weight, latest.astype(np.int64),
+                                  t.entry[last][starts], src[starts]))
         if edge is not None and len(edge):
             chosen = self._with_edge(chosen, t, edge, at, cutoff, half_life)
         return chosen
@@ -985,12 +993,13 @@ class Ledger:
         starts = len(chosen.when) + np.r_[0, np.cumsum(sizes)[:-1]].astype(np.int64)
         weight = None if chosen.weight is None else \
             np.concatenate([chosen.weight, np.array(weights, np.float64)])
+        had = chosen.stories
         return _Chosen(np.concatenate([chosen.when, np.array(when, np.int64)]),
-                       np.concatenate([chosen.src, np.array(src, chosen.src.dtype)]),
-                       chosen.reliability, _joined(chosen.starts, starts.tolist()),
-                       _joined(chosen.clusters, clusters), weight,
-                       np.concatenate([chosen.latest, np.array(latest, np.int64)]),
-                       _joined(chosen.lead, lead), _joined(chosen.lead_src, lead_src))
+                       _joined(chosen.src, src), chosen.reliability,
+                       _joined(chosen.starts, starts.tolist()),
+                       _Stories(_joined(had.cluster, clusters), np.zeros(0), weight,
+                                np.concatenate([had.latest, np.array(latest, np.int64)]),
+                                _joined(had.lead, lead), _joined(had.lead_src, lead_src)))
 
     # --- scores -------------------------------------------------------------------------
 

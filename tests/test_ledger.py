@@ -21,7 +21,7 @@ from monitor import evidence, scoring
 from monitor import store as store_module
 from monitor.evidence import LiveLedger, ledger_views
 from monitor.indicators import Config
-from monitor.ledger import StoryTable, _Chosen, _Titles, ledger_of
+from monitor.ledger import StoryTable, _Chosen, _Stories, _Titles, ledger_of
 from monitor.model import Entry, Hit
 from monitor.rules import load
 from monitor.scoring import Evidence, ScenarioView, Story
@@ -389,10 +389,9 @@ def test_a_track_sums_its_stories_as_a_polynomial_in_the_decay_factor() -> None:
     n = int(lens.sum())
     reliability = np.array([0.95, 0.8, 0.6, 0.4, 0.2])
     weight = rng.choice([-1.5, 1.0, 2.0, 3.0], len(lens))
+    none = np.zeros(len(lens), np.int64)
     chosen = _Chosen(rng.integers(0, 10**12, n), rng.integers(0, 5, n), reliability, starts,
-                     np.arange(len(lens)), weight,
-                     np.zeros(len(lens), np.int64), np.zeros(len(lens), np.int64),
-                     np.zeros(len(lens), np.int64))
+                     _Stories(np.arange(len(lens)), np.zeros(0), weight, none, none, none))
     chosen.rebase(10**12, 7 * 86400.0)
     a0 = chosen.rel * chosen.decay
     expected = {}
