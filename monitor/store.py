@@ -1577,25 +1577,14 @@ class Store:
 
     # --- bulk reads for scoring (monitor/ledger.py) --------------------------------------------
 
-    def scoring_rows(self, since: datetime, after_hit: int = 0) -> ScoringRows:
-        """The hits with id > `after_hit` of entries that count from `since` on, in bulk: a
-        million hits are one row per entry, times as integers (no datetime per row)."""
-        parts = list(self.scoring_batches(since, after_hit, batch=0))
-        if len(parts) == 1:
-            return parts[0]
-        return ScoringRows([e for p in parts for e in p.entries],
-                           [g for p in parts for g in p.grouped],
-                           [v for p in parts for v in p.valued], parts[-1].last_hit)
-
     def scoring_batches(self, since: datetime, after_hit: int = 0,
                         batch: int | None = None) -> Iterator[ScoringRows]:
-        """`scoring_rows` in parts of the entries' keys `batch` wide (None: `SCORING_BATCH`;
-        0: one part), read
-        in one transaction, each part with the hits of its entries: a first read of a
-        million hits never holds them all as Python rows at once (that doubled the peak
-        memory of a dashboard). Every part has the same `last_hit`."""
-        from sqlalchemy import cast as cast_
-
+        """The hits with id > `after_hit` of entries that count from `since` on, in bulk (a
+        million hits are one row per entry, times as integers, no datetime per row), in
+        parts of the entries' keys `batch` wide (None: `SCORING_BATCH`; 0: one part) read in
+        one transaction, each with the hits of its entries: a first read of a million hits
+        never holds them all as Python rows at once (that doubled the peak memory of a
+        dashboard). A read after a hit is one part. Every part has the same `last_hit`."""
         e, h = _ENTRY.c, _HIT.c
         if self._sqlite:
             # Stored as 'YYYY-MM-DD HH:MM:SS.ffffff' (naive UTC): whole seconds, then the
@@ -1618,19 +1607,21 @@ class Store:
             if first is None or last <= after_hit:
                 yield ScoringRows([], [], [], max(last, after_hit))
                 return
-            top = conn.execute(select(func.max(e.pk))).scalar() or first
             wanted = and_(h.id > after_hit, h.id <= last)
-            # A later read (after a hit) takes the entries of its few hits at once, found
-            # by hit id alone (a range of entry keys would have the database scan them).
-            size = SCORING_BATCH if batch is None else batch
-            step = top - first + 1 if size <= 0 or after_hit else size
-            for lo in range(first, top + 1, step):
-                if after_hit:
-                    hits_in = and_(wanted, h.entry_pk >= first)
-                    keys: Any = e.pk.in_(select(h.entry_pk).where(hits_in))
-                else:
-                    hits_in = and_(wanted, h.entry_pk >= lo, h.entry_pk < lo + step)
-                    keys = and_(e.pk >= lo, e.pk < lo + step)
+            parts: Iterable[tuple[Any, Any]]
+            if after_hit:
+                # The entries of a later read's few hits, found by hit id alone (a range of
+                # entry keys would have the database scan the hits).
+                hits_in = and_(wanted, h.entry_pk >= first)
+                parts = [(hits_in, e.pk.in_(select(h.entry_pk).where(hits_in)))]
+            else:
+                top = conn.execute(select(func.max(e.pk))).scalar() or first
+                size = SCORING_BATCH if batch is None else batch
+                step = size if size > 0 else top - first + 1
+                parts = ((and_(wanted, h.entry_pk >= lo, h.entry_pk < lo + step),
+                          and_(e.pk >= lo, e.pk < lo + step))
+                         for lo in range(first, top + 1, step))
+            for hits_in, keys in parts:
                 entries = select(e.pk, e.source, e.cluster_id, micros, e.title).where(recent,
                                                                                      keys)
                 grouped = select(h.entry_pk, joined).where(hits_in, plain).group_by(h.entry_pk)
@@ -1652,8 +1643,7 @@ class Store:
         any. Cheap at any size: no count of the table (40 ms at a million hits in SQLite)."""
         h = _HIT.c
         with self._guard("read"), self._read() as conn:
-            replaced = conn.execute(
-                select(_META.c.value).where(_META.c.key == _HITS_REPLACED)).scalar()
+            replaced = conn.execute(_META_VALUE, {"b_key": _HITS_REPLACED}).scalar()
             # One aggregate per query (see `change_marker`): a lone max() of the key is
             # answered at once.
             top = conn.execute(select(func.max(h.id))).scalar()

@@ -323,18 +323,18 @@ def test_store_times_reach_the_ledger_to_the_microsecond(db_url: str) -> None:
         entry = Entry(id="x", title="t", source="meduza-en", published=when)
         store.ingest("meduza-en", [entry], {"x": [Hit("mobilization", ("x",))]}, "fp", now,
                      Polled(next_due_at=now))
-        rows = store.scoring_rows(now - timedelta(days=30))
+        (rows,) = store.scoring_batches(now - timedelta(days=30), batch=0)
     assert [e[3] for e in rows.entries] == \
         [(when - datetime(1970, 1, 1, tzinfo=UTC)) // timedelta(microseconds=1)]
 
 
 @pytest.mark.parametrize("after", [0, 1])
-def test_scoring_rows_after_a_hit_id_holds_only_later_hits(tmp_path: Path, after: int) -> None:
+def test_a_read_after_a_hit_id_holds_only_later_hits(tmp_path: Path, after: int) -> None:
     now = datetime(2026, 3, 1, 12, tzinfo=UTC)
     with Store.open(f"sqlite:///{tmp_path / 'm.db'}") as store:
         store.sync_sources(CONFIG.feeds)
         ingest(store, random.Random(1), 0, 2, now)
-        rows = store.scoring_rows(now - timedelta(days=90), after)
+        (rows,) = store.scoring_batches(now - timedelta(days=90), after, batch=0)
         hits = sum(len(j.split()) for _, j in rows.grouped) + len(rows.valued)
         replaced, top, newer = store.hit_marks(after)
         # Only replacing hits (re-matching, an edited entry) moves the first mark.
@@ -352,12 +352,12 @@ def test_a_read_in_parts_gives_the_rows_and_the_views_of_a_read_in_one(
         store.sync_sources(CONFIG.feeds)
         ingest(store, random.Random(7), 0, 60, now)
         since = now - timedelta(days=90)
-        whole = store.scoring_rows(since)
+        (whole,) = store.scoring_batches(since, batch=0)
         parts = list(store.scoring_batches(since, batch=7))
         one = ledger_views(store, CONFIG, now, live=LiveLedger(CONFIG))
         monkeypatch.setattr(store_module, "SCORING_BATCH", 7)
         by_parts = LiveLedger(CONFIG).refresh(store, now).views(now)
-        in_one_part = store.scoring_rows(since)
+        (in_one_part,) = store.scoring_batches(since, batch=0)
     assert len(parts) == 9  # entry keys 1 to 60, seven at a time
     assert sorted(e for p in parts for e in p.entries) == sorted(whole.entries)
     assert sorted(g for p in parts for g in p.grouped) == sorted(whole.grouped)
