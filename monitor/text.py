@@ -136,6 +136,11 @@ def _encoded(text: str) -> bytes | None:
         return None
 
 
+def _decoded(b: bytes) -> str:
+    """What `_encoded` gave, or bytes translated from it, as text again."""
+    return b.decode() if b.isascii() else codecs.charmap_decode(b, "strict", _DECODE_1251)[0]
+
+
 def _single_spaced(b: bytes) -> bytes:
     # Not `in`: bytes.__contains__ first tries its argument as an int and builds an exception.
     b = b.replace(b"  ", b" ")
@@ -153,8 +158,7 @@ def word_string(text: str) -> str:
     if b.find(b"\0") >= 0:
         return " ".join(fold_words(text))
     b = _single_spaced(b)
-    return b.decode() if b.isascii() else codecs.charmap_decode(
-        b, "strict", _DECODE_1251)[0]
+    return _decoded(b)
 
 
 def joined_word_string(first: str, mark: str, second: str) -> str:
@@ -172,8 +176,7 @@ def joined_word_source(first: str, mark: str, second: str) -> tuple[str, bytes |
         b = raw.translate(_FOLDED_JOINED, b"\xad")
         if b.find(b"\0") < 0 and b.count(b"\x7f") == 1:
             b = _single_spaced(b.replace(b"\x7f", f" {mark} ".encode()))
-            return (b.decode() if b.isascii() else codecs.charmap_decode(
-                b, "strict", _DECODE_1251)[0]), raw
+            return _decoded(b), raw
     return " ".join(w for w in (word_string(first), mark, word_string(second)) if w), None
 
 
@@ -183,8 +186,7 @@ def written_words(text: str) -> list[str]:
     if raw is None:
         return WORD.findall(text)
     b = raw.translate(_WRITTEN_BYTES)
-    return (b.decode() if b.isascii() else codecs.charmap_decode(
-        b, "strict", _DECODE_1251)[0]).split()
+    return _decoded(b).split()
 
 
 def joined_written_words(first: str, mark: str, second: str) -> list[str]:
@@ -194,8 +196,7 @@ def joined_written_words(first: str, mark: str, second: str) -> list[str]:
     if raw is not None:
         b = raw.translate(_WRITTEN_JOINED)
         if b.count(b"\x7f") == 1:
-            text = b.decode() if b.isascii() else codecs.charmap_decode(
-                b, "strict", _DECODE_1251)[0]
+            text = _decoded(b)
             return text.replace("\x7f", f" {mark} ").split()
     return [*WORD.findall(first), mark, *WORD.findall(second)]
 
@@ -212,7 +213,7 @@ def joined_written_string(source: bytes, mark: str) -> str | None:
     if source.find(b"\xad") >= 0:
         return None
     b = _single_spaced(source.translate(_WRITTEN_JOINED).replace(b"\x7f", f" {mark} ".encode()))
-    return b.decode() if b.isascii() else codecs.charmap_decode(b, "strict", _DECODE_1251)[0]
+    return _decoded(b)
 
 
 def words(text: str) -> list[str]:
