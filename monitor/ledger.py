@@ -738,7 +738,7 @@ class Ledger:
                 tracks[(code, None)] = self._track(code, None, rows, None, rel, cols)
                 continue
             for s in self.config.scenarios:
-                if not scoring._touches(indicator, s.id):
+                if not scoring.touches(indicator, s.id):
                     continue
                 w = self._weights(indicator, s.id, rows)
                 keep = w != 0
@@ -1179,7 +1179,7 @@ class Ledger:
             current = self.score(s.id, now)
             day = self.level(s.id, now - timedelta(days=1))
             week = self.level(s.id, now - timedelta(days=7))
-            related = [i.id for i in self.config.indicators if scoring._touches(i, s.id)]
+            related = [i.id for i in self.config.indicators if scoring.touches(i, s.id)]
             ok = self.converged(s.id, current, now)
             alert_at = s.alert if s.alert is not None else self.config.defaults.alert
             out[s.id] = ScenarioView(

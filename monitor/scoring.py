@@ -215,7 +215,7 @@ def horizon(config: Config) -> timedelta:
 def score(scenario: str, evidence: Iterable[Evidence], config: Config, now: datetime,
           settings: Settings, false_hits: frozenset[tuple[int, str]] = frozenset()) -> Score:
     """The level of `scenario` at `now` from `evidence` (hits in `false_hits` left out)."""
-    indicators = {i.id: i for i in config.indicators if _touches(i, scenario)}
+    indicators = {i.id: i for i in config.indicators if touches(i, scenario)}
     half_life = half_life_seconds(config, scenario)
     cutoff = now - timedelta(seconds=half_life * HORIZON_HALF_LIVES)
     grouped: dict[tuple[str, int], list[tuple[float, Evidence]]] = defaultdict(list)
@@ -236,7 +236,8 @@ def score(scenario: str, evidence: Iterable[Evidence], config: Config, now: date
     return Score(scenario, level, total, tuple(stories))
 
 
-def _touches(indicator: Indicator, scenario: str) -> bool:
+def touches(indicator: Indicator, scenario: str) -> bool:
+    """Whether `indicator` weighs on `scenario`, plainly or under a condition."""
     return scenario in indicator.weight or any(scenario in c.weight
                                                for c in indicator.conditions)
 
@@ -382,7 +383,7 @@ def view(scenario: str, evidence: Sequence[Evidence], config: Config, now: datet
     current = score(scenario, evidence, config, now, settings, false_hits)
     day = score(scenario, evidence, config, now - timedelta(days=1), settings, false_hits)
     week = score(scenario, evidence, config, now - timedelta(days=7), settings, false_hits)
-    related = [i.id for i in config.indicators if _touches(i, scenario)]
+    related = [i.id for i in config.indicators if touches(i, scenario)]
     is_converged = converged(scenario, config, current, now)
     s = config.scenario(scenario)
     alert_at = (s.alert if s and s.alert is not None else config.defaults.alert)

@@ -115,10 +115,6 @@ def load_trends(store_url: str | None, config: Config, now: datetime,
     return out
 
 
-def _touches(indicator: Indicator, scenario: str) -> bool:
-    return scenario in indicator.weight or any(scenario in c.weight for c in indicator.conditions)
-
-
 # --- a scenario's detail ---------------------------------------------------------------------
 
 
@@ -188,7 +184,7 @@ def signposts(config: Config, scenario: str, view: ScenarioView,
     surging = {s.indicator: s for s in view.surges}
     rows = [Signpost(i.id, i.title, weight_label(i, scenario), round(points.get(i.id, 0.0), 1),
                      stories.get(i.id, 0), last.get(i.id), surging.get(i.id))
-            for i in config.indicators if _touches(i, scenario)]
+            for i in config.indicators if scoring.touches(i, scenario)]
     lit = sorted((r for r in rows if r.lit), key=lambda r: (-abs(r.points), r.indicator))
     return lit + [r for r in rows if not r.lit]
 
@@ -206,7 +202,7 @@ def load_detail(store_url: str | None, config: Config, scenario: str, view: Scen
     top = list(score.stories[:limit])
     points = round_points(score.stories, score.level)[:limit]
     leads = [story.reports[0].entry for story in top]
-    related = [i.id for i in config.indicators if _touches(i, scenario)]
+    related = [i.id for i in config.indicators if scoring.touches(i, scenario)]
     with _opened(store_url) as store:
         last = store.last_fired(related, now)
         entries = store.entries_by_pk(leads)
@@ -271,7 +267,7 @@ def load_entry(store_url: str | None, config: Config, pk: int) -> EntryView | No
         weights: tuple[tuple[str, str], ...] = ()
         if ind is not None:
             weights = tuple((s.id, weight_label(ind, s.id)) for s in config.scenarios
-                            if _touches(ind, s.id))
+                            if scoring.touches(ind, s.id))
         out.append(EntryHit(h.hit.indicator, ind.title if ind else h.hit.indicator,
                             h.hit.terms, h.hit.value, h.hit.label, weights,
                             verdicts.get(h.hit.indicator)))
