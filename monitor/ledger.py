@@ -187,16 +187,26 @@ class _Titles:
 
 class _Columns(NamedTuple):
     """The ledger's columns as they were when a track was made (adding hits makes new
-    arrays), so a score's stories can still be built after later hits came in."""
+    arrays), so a score's stories can still be built after later hits came in. A hit is
+    its entry row, indicator and extra; what it shares with the entry's other hits (key,
+    source, story, time, wording) is kept once, in the entry's row."""
 
-    entry: Ints
+    row: Ints
+    """Each hit's entry row."""
     ind: Ints
+    extra: Ints
+    """Each hit's (value, label) as a code of `Ledger._extras` (-1: neither)."""
+    entry: Ints
+    """Each entry row's key; then its source code, story, time and wording key."""
     src: Ints
     cluster: Ints
     when: I64
     version: Ints
-    extra: Ints
-    """Each hit's (value, label) as a code of `Ledger._extras` (-1: neither)."""
+
+    def hit(self, name: str, rows: Ints) -> npt.NDArray[Any]:
+        """Field `name` of the entry row of each hit of `rows`."""
+        column: npt.NDArray[Any] = getattr(self, name)
+        return column[self.row[rows]]
 
 
 @dataclass(frozen=True)
@@ -210,16 +220,14 @@ class _Track:
     scenario: str | None
     rows: Ints
     """Every counting hit of the track (row numbers of the ledger), sorted by cluster."""
-    cluster: Ints
-    src: Ints
-    when: I64
-    entry: Ints
+    heads: Ints
+    """The entry row of each version-first hit, sorted by (cluster, source, time, -entry):
+    their story, source, time and entry are read from the rows (`of`), not kept again."""
     rel: F64
     """The reliability of each source code (`rel[src]`: of each version-first hit)."""
     weights: F64 | None
     group: Ints
-    """Version-first hits sorted by (cluster, source, time, -entry); `group` numbers the
-    (cluster, source) runs."""
+    """`group` numbers the (cluster, source) runs of the version-first hits."""
     row_cluster: Ints
     """The cluster of each of `rows`."""
     cols: _Columns
@@ -234,6 +242,15 @@ class _Track:
     """The latest copy's time of each of `copied`."""
     times: I64
     """The times of all of `rows`, sorted: how many are up to a moment names what counts."""
+
+    def __len__(self) -> int:
+        return len(self.heads)
+
+    def of(self, name: str, idx: Ints | None = None) -> npt.NDArray[Any]:
+        """Field `name` (entry, src, cluster, when) of the version-first hits at `idx`
+        (None: all of them)."""
+        column: npt.NDArray[Any] = getattr(self.cols, name)
+        return column[self.heads if idx is None else self.heads[idx]]
 
 
 @dataclass(frozen=True)
@@ -445,18 +462,24 @@ class Ledger:
         self._src_code: dict[str, int] = {}
         self._versions: dict[str, int] = {}
         self._titles = _Titles()
-        self._pending: list[tuple[int, int, int, int, int, int, int]] = []
+        self._pending: list[tuple[int, int, int]] = []
+        self._pending_rows: list[tuple[int, int, int, int, int]] = []
+        # A hit is its entry row, indicator and extra (8 bytes); what the hits of one entry
+        # share is kept once, in the entry's row (a million hits come from 200,000 entries).
         # Codes and keys start as narrow integers and widen only when a value needs it
-        # (`_append`): a million hits in 40 bytes each rather than 64.
-        self.entry: Ints = np.zeros(0, np.int32)
+        # (`_append`).
+        self.row: Ints = np.zeros(0, np.int32)
+        """Each hit's entry row."""
         self.ind: Ints = np.zeros(0, np.int16)
+        self.extra: Ints = np.zeros(0, np.int16)
+        """A hit's value and label, as one code of `_extras` (-1: neither): few hits have
+        them, and few pairs occur (two bytes a hit instead of ten)."""
+        self.entry: Ints = np.zeros(0, np.int32)
+        """Each entry row's key; then its source code, story, time and wording key."""
         self.src: Ints = np.zeros(0, np.int16)
         self.cluster: Ints = np.zeros(0, np.int32)
         self.when: I64 = np.zeros(0, np.int64)
         self.version: Ints = np.zeros(0, np.int64)
-        self.extra: Ints = np.zeros(0, np.int16)
-        """A hit's value and label, as one code of `_extras` (-1: neither): few hits have
-        them, and few pairs occur (two bytes a hit instead of ten)."""
         self._extras: list[tuple[float | None, str | None]] = []
         self._extra_code: dict[tuple[float | None, str | None], int] = {}
         self._room: dict[str, npt.NDArray[Any]] = {}
@@ -500,20 +523,37 @@ class Ledger:
 
     def __len__(self) -> int:
         self._flush()
-        return len(self.entry)
+        return len(self.ind)
+
+    def _cols(self) -> _Columns:
+        return _Columns(self.row, self.ind, self.extra, self.entry, self.src, self.cluster,
+                        self.when, self.version)
+
+    def _of(self, name: str, rows: Ints | slice) -> npt.NDArray[Any]:
+        """Field `name` of the entry row of each hit of `rows`."""
+        column: npt.NDArray[Any] = getattr(self, name)
+        return column[self.row[rows]]
 
     def add_evidence(self, evidence: Iterable[Evidence]) -> None:
         """Add hits given as `scoring.Evidence` (the wording key as given)."""
         self._flush()
-        start = len(self.entry)
+        start = len(self.ind)
+        base = len(self.entry)
+        # One entry row for each entry as its hits describe it (the same key, source,
+        # story, time and wording).
+        rows: dict[tuple[int, int, int, int, int], int] = {}
         for ev in evidence:
             ind = self._ind_code.get(ev.indicator)
             if ind is None:
                 continue
             version = self._version_code(ev.version, ev.entry)
             self._titles.setdefault(ev.entry, ev.title)
-            self._pending.append((ev.entry, ind, self._source(ev.source), ev.cluster,
-                                  to_us(ev.when), self._extra(ev.value, ev.label), version))
+            key = (ev.entry, self._source(ev.source), ev.cluster, to_us(ev.when), version)
+            row = rows.get(key)
+            if row is None:
+                row = rows[key] = base + len(rows)
+            self._pending.append((row, ind, self._extra(ev.value, ev.label)))
+        self._pending_rows = list(rows)
         self._flush()
         self._absorb(start)
 
@@ -528,7 +568,7 @@ class Ledger:
         self._flush()
         if not entries:
             return
-        start = len(self.entry)
+        start = len(self.ind)
         pk_list = [e[0] for e in entries]
         e_pk = np.array(pk_list, np.int64)
         e_src = np.array([self._source(e[1]) for e in entries], np.int64)
@@ -567,6 +607,10 @@ class Ledger:
             # In place: tracks made before saw these entries alone in their story, where any
             # key is one wording, so they read the same stories with the new keys.
             self.version[rows] = [code_of(pk) for pk in self.entry[rows].tolist()]
+        base = len(self.entry)
+        for name, column in (("entry", e_pk), ("src", e_src), ("cluster", e_cl),
+                             ("when", e_us), ("version", e_ver)):
+            self._append(name, column)
         # Machine integers as they come (a million hits as Python objects would double the
         # peak memory of a first read).
         h_pk = array("q")
@@ -589,9 +633,7 @@ class Ledger:
         at = order[found]
         known = (ind >= 0) & (e_pk[at] == pks)
         extras = np.concatenate([np.full(n_plain, -1, np.int64), np.array(h_extra, np.int64)])
-        at = at[known]
-        for name, column in (("entry", pks[known]), ("ind", ind[known]), ("src", e_src[at]),
-                             ("cluster", e_cl[at]), ("when", e_us[at]), ("version", e_ver[at]),
+        for name, column in (("row", base + at[known]), ("ind", ind[known]),
                              ("extra", extras[known])):
             self._append(name, column)
         self._absorb(start)
@@ -603,11 +645,13 @@ class Ledger:
         if self._tracks is None or start == 0:
             self._tracks = None
             return
-        touched = np.union1d(self._touched, np.unique(self.cluster[start:]))
+        touched = np.union1d(self._touched, np.unique(self._of("cluster", slice(start, None))))
         table = _member_table(touched, self.cluster)
-        rows = np.flatnonzero(table[self.cluster] if table is not None else
-                              np.isin(self.cluster, touched))
-        if len(rows) > len(self.entry) // 10:  # too much has moved: prepare all afresh
+        # Which entry rows are in a touched story, then which hits are of those rows.
+        in_touched = (table[self.cluster] if table is not None else
+                      np.isin(self.cluster, touched))
+        rows = np.flatnonzero(in_touched[self.row])
+        if len(rows) > len(self.ind) // 10:  # too much has moved: prepare all afresh
             self._tracks = None
             return
         self._counted = np.concatenate([self._counted, ~self._false_mask(start)])
@@ -618,12 +662,13 @@ class Ledger:
         self._recent_old = self._sub(rows[rows < self._prepared_len])
 
     def _sub(self, rows: I64) -> Ledger:
-        """A ledger of some of these rows, sharing the codes and titles."""
+        """A ledger of some of these rows, sharing the entry rows, codes and titles."""
         sub = Ledger.__new__(Ledger)
         sub.__dict__.update(self.__dict__)
-        for name in ("entry", "ind", "src", "cluster", "when", "version", "extra"):
+        for name in ("row", "ind", "extra"):
             setattr(sub, name, getattr(self, name)[rows])
         sub._pending = []
+        sub._pending_rows = []
         sub._room = {}
         sub._tracks = None
         sub._cache, sub._orders, sub._finals, sub._chosen = {}, {}, {}, {}
@@ -666,19 +711,17 @@ class Ledger:
         return code
 
     def _flush(self) -> None:
-        if not self._pending:
-            return
-        rows = self._pending
-        self._pending = []
-        cols: list[tuple[Any, ...]] = list(zip(*rows, strict=True))
-        for name, values in (("entry", np.array(cols[0], np.int64)),
-                             ("ind", np.array(cols[1], np.int64)),
-                             ("src", np.array(cols[2], np.int64)),
-                             ("cluster", np.array(cols[3], np.int64)),
-                             ("when", np.array(cols[4], np.int64)),
-                             ("extra", np.array(cols[5], np.int64)),
-                             ("version", np.array(cols[6], np.int64))):
-            self._append(name, values)
+        if self._pending_rows:
+            entries: list[tuple[Any, ...]] = list(zip(*self._pending_rows, strict=True))
+            self._pending_rows = []
+            for name, values in zip(("entry", "src", "cluster", "when", "version"), entries,
+                                    strict=True):
+                self._append(name, np.array(values, np.int64))
+        if self._pending:
+            hits: list[tuple[Any, ...]] = list(zip(*self._pending, strict=True))
+            self._pending = []
+            for name, values in zip(("row", "ind", "extra"), hits, strict=True):
+                self._append(name, np.array(values, np.int64))
 
     def _extra(self, value: float | None, label: str | None) -> int:
         """The code of a hit's (value, label) in `_extras`; -1 for neither."""
@@ -700,12 +743,12 @@ class Ledger:
     # --- preparing ----------------------------------------------------------------------
 
     def _false_mask(self, start: int = 0) -> npt.NDArray[np.bool_]:
-        if not self._false or len(self.entry) <= start:
-            return np.zeros(len(self.entry) - start, bool)
+        if not self._false or len(self.ind) <= start:
+            return np.zeros(len(self.ind) - start, bool)
         n = len(self._ind_ids)
         keys = [pk * n + self._ind_code[ind] for pk, ind in self._false
                 if ind in self._ind_code]
-        return np.isin(_wide(self.entry[start:]) * n + self.ind[start:],
+        return np.isin(_wide(self._of("entry", slice(start, None))) * n + self.ind[start:],
                        np.array(keys, np.int64))
 
     def _prepare(self) -> dict[tuple[int, str | None], _Track]:
@@ -720,7 +763,7 @@ class Ledger:
         self._recent, self._touched = None, np.zeros(0, np.int64)
         self._touched_table = None
         self._recent_old = None
-        self._prepared_len = len(self.entry)
+        self._prepared_len = len(self.ind)
         counted = self._counted = ~self._false_mask()
         self._by_time = self._surge_keys = None
         order = np.argsort(self.ind, kind="stable")
@@ -729,8 +772,7 @@ class Ledger:
         rel = np.array([scoring.RELIABILITY.get(self.settings.grades.get(s, "C"), 0.6)
                         for s in self._sources] or [0.0], np.float64)
         tracks: dict[tuple[int, str | None], _Track] = {}
-        cols = _Columns(self.entry, self.ind, self.src, self.cluster, self.when, self.version,
-                        self.extra)
+        cols = self._cols()
         for code, indicator in enumerate(self.config.indicators):
             rows = order[bounds[code]:bounds[code + 1]]
             rows = rows[counted[rows]]
@@ -760,38 +802,38 @@ class Ledger:
 
     def _track(self, code: int, scenario: str | None, rows: I64, weights: F64 | None,
                rel: F64, cols: _Columns) -> _Track:
-        cl, ver, wh, en = self.cluster[rows], self.version[rows], self.when[rows], self.entry[rows]
+        e = self.row[rows]
+        cl, ver, wh, en = self.cluster[e], self.version[e], self.when[e], self.entry[e]
         order = np.lexsort((en, wh, ver, cl))
-        rows, cl, ver = rows[order], cl[order], ver[order]
+        rows, e, cl, ver, wh = rows[order], e[order], cl[order], ver[order], wh[order]
         if weights is not None:
             weights = weights[order]
         # Copies of one wording: the first published stands for them all.
         head = np.ones(len(rows), bool)
         head[1:] = (cl[1:] != cl[:-1]) | (ver[1:] != ver[:-1])
         # The latest copy of each wording, for the horizon's edge.
-        wh_all = self.when[rows]
-        wording_last = np.maximum.reduceat(wh_all, np.flatnonzero(head)) if len(rows) else \
-            wh_all
-        vf = rows[head]
+        wording_last = np.maximum.reduceat(wh, np.flatnonzero(head)) if len(rows) else wh
+        heads = e[head]
         vw = weights[head] if weights is not None else None
-        vcl, vsrc, vwhen, ventry = self.cluster[vf], self.src[vf], self.when[vf], self.entry[vf]
+        vcl, vsrc, vwhen, ventry = (self.cluster[heads], self.src[heads], self.when[heads],
+                                    self.entry[heads])
         order2 = np.lexsort((-ventry, vwhen, vsrc, vcl))
-        vcl, vsrc, vwhen, ventry = vcl[order2], vsrc[order2], vwhen[order2], ventry[order2]
+        heads, vcl, vsrc, vwhen = heads[order2], vcl[order2], vsrc[order2], vwhen[order2]
         wording_last = wording_last[order2]
         if vw is not None:
             vw = vw[order2]
-        change = np.r_[True, (vcl[1:] != vcl[:-1]) | (vsrc[1:] != vsrc[:-1])] if len(vf) else \
-            np.zeros(0, bool)
+        change = np.r_[True, (vcl[1:] != vcl[:-1]) | (vsrc[1:] != vsrc[:-1])] if len(heads) \
+            else np.zeros(0, bool)
         group = np.cumsum(change) - 1
-        final = np.flatnonzero(np.r_[group[1:] != group[:-1], True]) if len(vf) else \
+        final = np.flatnonzero(np.r_[group[1:] != group[:-1], True]) if len(heads) else \
             np.zeros(0, np.int64)
         copied = np.flatnonzero(wording_last > vwhen)
         # Positions as 32-bit integers (a ledger never holds 2**31 hits): the tracks hold
         # a few of them per hit.
-        return _Track(code, scenario, rows.astype(np.int32), vcl, vsrc, vwhen, ventry, rel, vw,
+        return _Track(code, scenario, rows.astype(np.int32), heads.astype(np.int32), rel, vw,
                       group.astype(np.int32), cl, cols, final.astype(np.int32),
-                      int(vwhen.max()) if len(vf) else 0,
-                      copied.astype(np.int32), wording_last[copied], np.sort(wh_all))
+                      int(vwhen.max()) if len(heads) else 0,
+                      copied.astype(np.int32), wording_last[copied], np.sort(wh))
 
     # --- one track at one moment -------------------------------------------------------------
 
@@ -876,29 +918,30 @@ class Ledger:
         if ordered:  # after the latest hit: every run's last, kept in strength order
             last = self._final_by_strength(key, t, half_life, order)
         else:
-            idx = np.flatnonzero(t.when <= at)
+            idx = np.flatnonzero(t.of("when") <= at)
             g = t.group[idx]
             last = idx[np.r_[g[1:] != g[:-1], True]] if len(idx) else idx
-        last = last[t.when[last] >= cutoff]
+        last = last[t.of("when", last) >= cutoff]
         # A wording whose first hit is past the horizon while a later copy is not: the copy
         # stands in for it. Few stories are cut so; the reference scores them.
         c = t.copied
-        cut = c[(t.when[c] < cutoff) & (t.copied_last >= cutoff)]
-        edge = np.unique(t.cluster[cut]) if len(cut) else None
+        cut = c[(t.of("when", c) < cutoff) & (t.copied_last >= cutoff)]
+        edge = np.unique(t.of("cluster", cut)) if len(cut) else None
         if edge is not None:
-            last = last[~np.isin(t.cluster[last], edge)]
+            last = last[~np.isin(t.of("cluster", last), edge)]
         if not ordered:
-            mask = np.zeros(len(t.when), bool)
+            mask = np.zeros(len(t), bool)
             mask[last] = True
             last = order[mask[order]]
         return last, edge
 
     def _chosen_of(self, t: _Track, last: I64, edge: I64 | None, at: int, cutoff: int,
                    half_life: float) -> _Chosen:
-        cl = t.cluster[last]
+        cl = t.of("cluster", last)
+        when = t.of("when", last)
         if len(cl):
             starts = np.flatnonzero(np.r_[True, cl[1:] != cl[:-1]])
-            latest = np.maximum.reduceat(t.when[last], starts)
+            latest = np.maximum.reduceat(when, starts)
         else:
             starts = latest = np.zeros(0, np.int64)
         weight = None
@@ -909,10 +952,10 @@ class Ledger:
             lens = np.diff(np.r_[starts, len(cl)])
             weight = np.maximum.reduceat(np.where(size == np.repeat(top, lens), wl, -np.inf),
                                          starts) if len(cl) else wl
-        src = t.src[last]
-        chosen = _Chosen(t.when[last], src, t.rel, starts.astype(np.int32),
+        src = t.of("src", last)
+        chosen = _Chosen(when, src, t.rel, starts.astype(np.int32),
                          _Stories(cl[starts], np.zeros(0), weight, latest.astype(np.int64),
-                                  t.entry[last][starts], src[starts]))
+                                  t.of("entry", last[starts]), src[starts]))
         if edge is not None and len(edge):
             chosen = self._with_edge(chosen, t, edge, at, cutoff, half_life)
         return chosen
@@ -924,18 +967,19 @@ class Ledger:
         any moment."""
         found = self._orders.get((*key, half_life))
         if found is None:
-            rank = np.log2(t.rel[t.src]) + (t.when - (t.when.min() if len(t.when) else 0)) / 1e6 \
-                / half_life
+            when = t.of("when")
+            rank = np.log2(t.rel[t.of("src")]) + (when - (when.min() if len(when) else 0)) \
+                / 1e6 / half_life
             # Half the memory of the sort's own indices; a track never holds 2**31 hits.
             found = self._orders[(*key, half_life)] = np.lexsort(
-                (t.entry, -rank, t.cluster)).astype(np.int32)
+                (t.of("entry"), -rank, t.of("cluster"))).astype(np.int32)
         return found
 
     def _final_by_strength(self, key: tuple[int, str | None], t: _Track, half_life: float,
                            order: I64) -> I64:
         found = self._finals.get((*key, half_life))
         if found is None:
-            chosen = np.zeros(len(t.when), bool)
+            chosen = np.zeros(len(t), bool)
             chosen[t.final] = True
             found = self._finals[(*key, half_life)] = order[chosen[order]]
         return found
@@ -946,7 +990,7 @@ class Ledger:
         out = []
         indicator = self.config.indicators[t.indicator]
         for row in t.rows[lo:hi].tolist():
-            us = int(t.cols.when[row])
+            us = int(t.cols.hit("when", row))
             if us > at or us < cutoff:
                 continue
             ev = self._evidence(t.cols, row)
@@ -958,11 +1002,12 @@ class Ledger:
     def _evidence(self, c: _Columns, row: int) -> Evidence:
         extra = int(c.extra[row])
         value, label = self._extras[extra] if extra >= 0 else (None, None)
-        entry = int(c.entry[row])
-        version = int(c.version[row])
+        e = int(c.row[row])
+        entry = int(c.entry[e])
+        version = int(c.version[e])
         return Evidence(entry, self._ind_ids[int(c.ind[row])],
-                        self._sources[int(c.src[row])], int(c.cluster[row]),
-                        from_us(int(c.when[row])), f"v{version}",
+                        self._sources[int(c.src[e])], int(c.cluster[e]),
+                        from_us(int(c.when[e])), f"v{version}",
                         value, label, self._titles.get(entry, ""))
 
     def _with_edge(self, chosen: _Chosen, t: _Track, edge: I64, at: int, cutoff: int,
@@ -1128,17 +1173,18 @@ class Ledger:
             # The prepared hits that count, by time, once per preparing: those after the
             # baseline's start, which only moves on as the clock does (an earlier moment
             # asked for takes them again).
-            rows = np.flatnonzero(self._counted[:prepared] & (self.when[:prepared] > base))
-            rows = rows[np.argsort(self.when[rows], kind="stable")]
-            self._by_time = (base, self.when[rows],
-                             _wide(self.cluster[rows]) * n + self.ind[rows])
+            when = self._of("when", slice(0, prepared))
+            rows = np.flatnonzero(self._counted[:prepared] & (when > base))
+            rows = rows[np.argsort(when[rows], kind="stable")]
+            self._by_time = (base, when[rows],
+                             _wide(self._of("cluster", rows)) * n + self.ind[rows])
             self._surge_keys = None
         _, times, keys = self._by_time
         lo, mid, hi = np.searchsorted(times, [base, window, at], "right").tolist()
         # Hits added since (a poll's few), looked at directly.
-        extra = prepared + np.flatnonzero(self._counted[prepared:]
-                                          & (self.when[prepared:] <= at)
-                                          & (self.when[prepared:] > base))
+        added = self._of("when", slice(prepared, None))
+        extra = prepared + np.flatnonzero(self._counted[prepared:] & (added <= at)
+                                          & (added > base))
         # The prepared hits' distinct (story, indicator) keys in each window, kept while the
         # windows hold the same hits; a poll's hits are merged in each time.
         if self._surge_keys is None or self._surge_keys[0] != (lo, mid, hi):
@@ -1148,8 +1194,8 @@ class Ledger:
         _, windows_keys, kept = self._surge_keys
         counts = list(kept)
         if len(extra):
-            late = self.when[extra] > window
-            fresh = _wide(self.cluster[extra]) * n + self.ind[extra]
+            late = self._of("when", extra) > window
+            fresh = _wide(self._of("cluster", extra)) * n + self.ind[extra]
             for w, (known, mine) in enumerate(zip(windows_keys, (late, ~late), strict=True)):
                 new = np.unique(fresh[mine])
                 where = np.minimum(np.searchsorted(known, new), max(len(known) - 1, 0))
