@@ -200,10 +200,12 @@ def cmd_run(args: argparse.Namespace, out: TextIO) -> int:
     import asyncio
 
     from monitor.evidence import Crossing
+    from monitor.memory import return_large_blocks
     from monitor.scheduler import serve
     from monitor.watch import Reload, Watch
 
     _configure_logging(args.log_format)
+    return_large_blocks()  # a long-running process: see monitor.memory
     rules, store = _prepare(args)
     log = logging.getLogger("monitor")
 

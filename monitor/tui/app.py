@@ -37,6 +37,7 @@ from textual.worker import Worker, get_current_worker
 from monitor.errors import MonitorError
 from monitor.evidence import Crossing
 from monitor.fetch import prepare_parser_processes
+from monitor.memory import return_large_blocks
 from monitor.tui.board import Board, load_board, load_reading, tenths
 from monitor.tui.detail import DetailScreen
 from monitor.tui.entry import EntryScreen
@@ -165,6 +166,9 @@ class MonitorApp(App[None]):
         # Before the app runs and replaces sys.stderr: the live engine's polls and the feeds
         # screen's start parser processes (see monitor.fetch.prepare_parser_processes).
         prepare_parser_processes()
+        # The ledger's arrays, a few MB each, go back to the system when dropped (see
+        # monitor.memory): a dashboard stays open all day.
+        return_large_blocks()
         self.store_url = store_url
         self.indicators_path = Path(indicators_path)
         self.now = now
