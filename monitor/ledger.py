@@ -185,6 +185,45 @@ class _Titles:
             all_ends[latest]
 
 
+class _Crowds:
+    """Which stories have two entries or more: where wording keys matter. Kept as sorted
+    arrays of the stories seen and of each one's only entry (-1: more than one), a few bytes
+    a story; a dict and a set of them cost 7 MB at 200,000 entries."""
+
+    def __init__(self) -> None:
+        self._stories = np.zeros(0, np.int64)
+        self._lone = np.zeros(0, np.int64)
+
+    def add(self, pks: I64, clusters: I64) -> tuple[npt.NDArray[np.bool_], I64]:
+        """Take in entries `pks` of stories `clusters`: whether each is in a story of two
+        entries or more now, and the earlier entries that were alone in their story until
+        these came."""
+        if not len(pks):
+            return np.zeros(0, bool), np.zeros(0, np.int64)
+        order = np.lexsort((pks, clusters))
+        cl, pk = clusters[order], pks[order]
+        starts = np.flatnonzero(np.r_[True, cl[1:] != cl[:-1]])
+        story = cl[starts]
+        first = pk[starts]
+        distinct = np.r_[True, (cl[1:] != cl[:-1]) | (pk[1:] != pk[:-1])]
+        count = np.add.reduceat(distinct.astype(np.int64), starts)
+        at = np.searchsorted(self._stories, story)
+        seen = at < len(self._stories)
+        seen[seen] = self._stories[at[seen]] == story[seen]
+        was = np.full(len(story), -2, np.int64)  # -2: a story not seen before
+        was[seen] = self._lone[at[seen]]
+        crowded = (was == -1) | (count > 1) | ((was >= 0) & (first != was))
+        retro = was[(was >= 0) & crowded]
+        retro = retro[~np.isin(retro, pks)]
+        self._lone[at[seen]] = np.where(crowded[seen], -1, was[seen])
+        fresh = ~seen
+        self._stories = np.insert(self._stories, at[fresh], story[fresh])
+        self._lone = np.insert(self._lone, at[fresh], np.where(crowded[fresh], -1, first[fresh]))
+        in_crowd = np.empty(len(pks), bool)
+        in_crowd[order] = np.repeat(crowded, np.diff(np.r_[starts, len(cl)]))
+        return in_crowd, retro
+
+
 class _Columns(NamedTuple):
     """The ledger's columns as they were when a track was made (adding hits makes new
     arrays), so a score's stories can still be built after later hits came in. A hit is
@@ -484,9 +523,7 @@ class Ledger:
         self._extra_code: dict[tuple[float | None, str | None], int] = {}
         self._room: dict[str, npt.NDArray[Any]] = {}
         """Each column's array with room after it (`_append`)."""
-        self._single: dict[int, int] = {}
-        """Cluster -> its only entry so far; `_multi`: clusters of two entries or more."""
-        self._multi: set[int] = set()
+        self._crowds = _Crowds()
         self._false: frozenset[tuple[int, str]] = frozenset()
         self._tracks: dict[tuple[int, str | None], _Track] | None = None
         self._cache: dict[tuple[int, str | None, float, int], _Stories] = {}
@@ -574,36 +611,21 @@ class Ledger:
         e_src = np.array([self._source(e[1]) for e in entries], np.int64)
         e_cl = np.array([e[2] for e in entries], np.int64)
         e_us = np.array([e[3] for e in entries], np.int64)
-        new = set(pk_list)
         self._titles.update((e[0], e[4]) for e in entries)
         # Wording keys matter only where a story has two entries or more.
-        retro: set[int] = set()
-        multi_now: set[int] = set()
-        for pk, cl in zip(pk_list, e_cl.tolist(), strict=True):
-            if cl in self._multi:
-                multi_now.add(pk)
-                continue
-            other = self._single.get(cl)
-            if other is None:
-                self._single[cl] = pk
-            elif other != pk:
-                self._multi.add(cl)
-                del self._single[cl]
-                multi_now.add(pk)
-                if other in new:
-                    multi_now.add(other)
-                else:
-                    retro.add(other)
+        in_crowd, retro = self._crowds.add(e_pk, e_cl)
+
         def code_of(pk: int) -> int:
             # The key's hash stands for it: wordings only need to differ inside one story,
             # and keeping 200,000 keys as strings would cost more memory than the hits.
             key = version_of(self._titles.get(pk, ""))
             return hash(key) & _POSITIVE if key else -(pk + 1)
 
-        e_ver = np.array([code_of(pk) if pk in multi_now else -(pk + 1) for pk in pk_list],
+        e_ver = np.array([code_of(pk) if crowd else -(pk + 1)
+                          for pk, crowd in zip(pk_list, in_crowd.tolist(), strict=True)],
                          np.int64)
-        if retro:
-            rows = np.flatnonzero(np.isin(self.entry, np.array(sorted(retro), np.int64)))
+        if len(retro):
+            rows = np.flatnonzero(np.isin(self.entry, retro))
             # In place: tracks made before saw these entries alone in their story, where any
             # key is one wording, so they read the same stories with the new keys.
             self.version[rows] = [code_of(pk) for pk in self.entry[rows].tolist()]

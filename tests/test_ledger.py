@@ -21,7 +21,7 @@ from monitor import evidence, scoring
 from monitor import store as store_module
 from monitor.evidence import LiveLedger, ledger_views
 from monitor.indicators import Config
-from monitor.ledger import StoryTable, _Chosen, _Stories, _Titles, ledger_of
+from monitor.ledger import StoryTable, _Chosen, _Crowds, _Stories, _Titles, ledger_of
 from monitor.model import Entry, Hit
 from monitor.rules import load
 from monitor.scoring import Evidence, ScenarioView, Story
@@ -437,3 +437,45 @@ def test_a_kept_ledger_scores_later_moments_as_a_fresh_one(seed: int) -> None:
         assert len(got) == len(want)
         for lo, hi in tied_runs(want):
             assert sorted(map(_story_key, got[lo:hi])) == sorted(map(_story_key, want[lo:hi]))
+
+
+def crowds_one_by_one(batches: list[list[tuple[int, int]]]
+                      ) -> list[tuple[set[int], set[int]]]:
+    """Per batch of (entry, story): the entries then in a story of two entries or more, and
+    the earlier entries that were alone in their story until the batch came, one at a time."""
+    lone: dict[int, int] = {}
+    crowded: set[int] = set()
+    out = []
+    for batch in batches:
+        new = {pk for pk, _ in batch}
+        now: set[int] = set()
+        retro: set[int] = set()
+        for pk, story in batch:
+            if story in crowded:
+                now.add(pk)
+                continue
+            other = lone.get(story)
+            if other is None:
+                lone[story] = pk
+            elif other != pk:
+                crowded.add(story)
+                del lone[story]
+                now.add(pk)
+                (now if other in new else retro).add(other)
+        out.append((now, retro))
+    return out
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(st.integers(0, 6), min_size=13, max_size=13),
+       st.lists(st.lists(st.integers(0, 12), max_size=8), max_size=5))
+def test_crowded_stories_are_found_as_one_entry_at_a_time_finds_them(
+        story_of: list[int], entries: list[list[int]]) -> None:
+    # An entry is in one story (an entry moved to another has its hits read again).
+    batches = [[(pk, story_of[pk]) for pk in batch] for batch in entries]
+    crowds = _Crowds()
+    for (now, retro), batch in zip(crowds_one_by_one(batches), batches, strict=True):
+        pks = np.array([pk for pk, _ in batch], np.int64)
+        in_crowd, found = crowds.add(pks, np.array([s for _, s in batch], np.int64))
+        assert {int(pk) for pk in pks[in_crowd]} == now
+        assert set(found.tolist()) == retro
