@@ -69,6 +69,7 @@ _SMALL = 6
 """Stories of up to this many reports are summed as one polynomial in the decay factor:
 their coefficients stay small enough that the sum is exact to about 1e-14."""
 _POSITIVE = (1 << 62) - 1
+_NEVER = np.iinfo(np.int64).max
 I64 = npt.NDArray[np.int64]
 F64 = npt.NDArray[np.float64]
 Ints = npt.NDArray[np.signedinteger[Any]]
@@ -544,6 +545,8 @@ class Ledger:
         keeps."""
         self._used: set[tuple[Any, ...]] = set()
         self._touched_gen = 0
+        self._added_from = _NEVER
+        """The earliest time of the hits added since the tracks were made."""
         self._touched_table: npt.NDArray[np.bool_] | None = None
         """Whether each cluster number up to the ledger's largest is one of `_touched` (None:
         look them up instead): a poll's every kept story is checked with a gather."""
@@ -680,6 +683,9 @@ class Ledger:
         self._touched = touched
         self._touched_table = table
         self._touched_gen += 1
+        added = self._of("when", slice(start, None))
+        if len(added):
+            self._added_from = min(self._added_from, int(added.min()))
         self._recent = self._sub(rows)
         self._recent_old = self._sub(rows[rows < self._prepared_len])
 
@@ -687,7 +693,7 @@ class Ledger:
         """A ledger of some of these rows, sharing the entry rows, codes and titles."""
         sub = Ledger.__new__(Ledger)
         sub.__dict__.update(self.__dict__)
-        for name in ("row", "ind", "extra"):
+        for name in ("row", "ind", "extra", "_counted"):
             setattr(sub, name, getattr(self, name)[rows])
         sub._pending = []
         sub._pending_rows = []
@@ -783,10 +789,13 @@ class Ledger:
         self._chosen.clear()
         self._used.clear()
         self._recent, self._touched = None, np.zeros(0, np.int64)
+        self._added_from = _NEVER
         self._touched_table = None
         self._recent_old = None
         self._prepared_len = len(self.ind)
-        counted = self._counted = ~self._false_mask()
+        if not self._sub_ledger:  # a small ledger has its rows' marks from its maker
+            self._counted = ~self._false_mask()
+        counted = self._counted
         self._by_time = self._surge_keys = None
         order = np.argsort(self.ind, kind="stable")
         ind_sorted = self.ind[order]
@@ -1122,9 +1131,11 @@ class Ledger:
             chosen, factor = self._chosen_at(key, half_life, at)
             sums.append((1.0 if w is None else w) * chosen.total(factor))
         total = math.fsum(sums)
-        if self._recent is not None and self._recent_old is not None:
+        if self._recent is not None and self._recent_old is not None and \
+                at >= self._added_from:
             # The stories new hits touched, as they are now, in place of how this ledger's
-            # tracks have them.
+            # tracks have them. (Before the earliest hit added, the two are the same hits:
+            # a poll's hits are recent, so a day or a week before costs nothing more.)
             total += self._recent._total(scenario, at) - self._recent_old._total(scenario, at)
         return total
 
