@@ -19,13 +19,13 @@ cut by the horizon (a wording's first hit older than ten half-lives, a later cop
 the copy stand in for it: the reference code picks those few stories' reports, and they join
 the arrays.
 
-What a refresh keeps. Which hits count for a track at `T` depends only on how many of its
-hit times are up to `T` and how many fall before the horizon, so those two counts name the
-selection (`_Chosen`), and a refresh seconds later usually finds it made: only the reports'
-decays move. Decays are taken at the hour `T` falls in and moved on by one factor, as
-`scoring.decay` defines them. Moments whose stories no one reads (a view's day and week
-before, a trend's past days) are only summed; a large selection made for that keeps just a
-polynomial in the decay factor.
+What a refresh keeps. Which hits count for a track at `T` depends only on which of its hit
+times are up to `T` and which fall before the horizon, so the latest time of each kind names
+the selection (`_Chosen`), and the next times of each bound the moments it serves: a refresh
+seconds later usually finds it made, and only the reports' decays move. Decays are taken at
+the hour `T` falls in and moved on by one factor, as `scoring.decay` defines them. Moments
+whose stories no one reads (a view's day and week before, a trend's past days) are only
+summed; a large selection made for that keeps just a polynomial in the decay factor.
 
 Hits added to a prepared ledger (a refresh after a poll) do not make it sort everything
 again: the stories they touch move to a small ledger of their own (`_recent`), masked out
@@ -70,6 +70,7 @@ _SMALL = 6
 their coefficients stay small enough that the sum is exact to about 1e-14."""
 _POSITIVE = (1 << 62) - 1
 _NEVER = np.iinfo(np.int64).max
+_EARLIEST = np.iinfo(np.int64).min
 I64 = npt.NDArray[np.int64]
 F64 = npt.NDArray[np.float64]
 Ints = npt.NDArray[np.signedinteger[Any]]
@@ -288,8 +289,6 @@ class _Track:
     """Version-first hits whose wording has later copies (the horizon may cut between)."""
     copied_last: I64
     """The latest copy's time of each of `copied`."""
-    times: I64
-    """The times of all of `rows`, sorted: how many are up to a moment names what counts."""
 
     def __len__(self) -> int:
         return len(self.heads)
@@ -548,9 +547,12 @@ class Ledger:
         self._touched = np.zeros(0, np.int64)
         """Their clusters, left out of this ledger's own tracks."""
         self._chosen: dict[tuple[Any, ...], _Chosen] = {}
-        """What counts of a track, by the counts of its hits up to a moment and before its
-        horizon (`_chosen_at`); `_used`: those scored since the last `forget`, the ones it
-        keeps."""
+        """What counts of a track, by the latest of its hit times up to a moment and the
+        latest before its horizon (`_chosen_at`); `_used`: those scored since the last
+        `forget`, the ones it keeps."""
+        self._spans: dict[tuple[Any, ...], dict[tuple[Any, ...], tuple[int, int, int, int]]] = {}
+        """Track and half-life -> each selection's key -> the moments and horizons it serves:
+        (lo, hi, cut_lo, cut_hi) for `lo <= T < hi` and `cut_lo < horizon <= cut_hi`."""
         self._used: set[tuple[Any, ...]] = set()
         self._touched_gen = 0
         self._added_from = _NEVER
@@ -706,7 +708,7 @@ class Ledger:
         sub._pending_rows = []
         sub._room = {}
         sub._tracks = None
-        sub._cache, sub._orders, sub._chosen = {}, {}, {}
+        sub._cache, sub._orders, sub._chosen, sub._spans = {}, {}, {}, {}
         sub._used = set()
         sub._sub_ledger = True
         sub._recent = sub._recent_old = None
@@ -793,6 +795,7 @@ class Ledger:
         self._cache.clear()
         self._orders.clear()
         self._chosen.clear()
+        self._spans.clear()
         self._used.clear()
         self._recent, self._touched = None, np.zeros(0, np.int64)
         self._added_from = _NEVER
@@ -870,7 +873,7 @@ class Ledger:
         return _Track(code, scenario, rows.astype(np.int32), heads.astype(np.int32), rel, vw,
                       group.astype(np.int32), cl, cols, final.astype(np.int32),
                       int(vwhen.max()) if len(heads) else 0,
-                      copied.astype(np.int32), wording_last[copied], np.sort(wh))
+                      copied.astype(np.int32), wording_last[copied])
 
     # --- one track at one moment -------------------------------------------------------------
 
@@ -903,11 +906,7 @@ class Ledger:
         t = self._prepare()[key]
         cutoff_dt = from_us(at) - timedelta(seconds=half_life * scoring.HORIZON_HALF_LIVES)
         cutoff = to_us(cutoff_dt)
-        # Which hits count at `at` depends only on which of the track's hit times are up to
-        # `at` and which before the horizon: two counts name the selection, and a refresh a
-        # few seconds later usually finds it made (only the decays move).
-        since_key = (*key, half_life, int(np.searchsorted(t.times, at, "right")),
-                     int(np.searchsorted(t.times, cutoff, "left")))
+        since_key = self._selection_key(key, t, half_life, at, cutoff)
         chosen = self._chosen.get(since_key)
         fresh = chosen is None or (stories and chosen.compacted)
         if fresh:
@@ -927,6 +926,28 @@ class Ledger:
             # poll's small ledgers are made anew each time: theirs would not be used again.)
             chosen.compact()
         return chosen, (None if at == ref else 0.5 ** ((at - ref) / 1e6 / half_life))
+
+    def _selection_key(self, key: tuple[int, str | None], t: _Track, half_life: float, at: int,
+                       cutoff: int) -> tuple[Any, ...]:
+        """What names the selection of track `key` at `at` with the horizon at `cutoff`: the
+        latest of its hit times up to `at` and the latest before `cutoff`. A selection made
+        before tells the moments it serves, so a refresh a few seconds later finds its key
+        without reading the track's times (kept, they would cost 8 bytes a hit)."""
+        spans = self._spans.setdefault((*key, half_life), {})
+        for name, (lo, hi, cut_lo, cut_hi) in list(spans.items()):
+            if name not in self._chosen:  # let go (`forget`)
+                del spans[name]
+            elif lo <= at < hi and cut_lo < cutoff <= cut_hi:
+                return name
+        times = t.cols.hit("when", t.rows)
+        up_to, before = times <= at, times < cutoff
+        lo = int(np.max(times, initial=_EARLIEST, where=up_to))
+        hi = int(np.min(times, initial=_NEVER, where=~up_to))
+        cut_lo = int(np.max(times, initial=_EARLIEST, where=before))
+        cut_hi = int(np.min(times, initial=_NEVER, where=~before))
+        name = (*key, half_life, lo, cut_lo)
+        spans[name] = (lo, hi, cut_lo, cut_hi)
+        return name
 
     def _fresh(self, chosen: _Chosen) -> tuple[npt.NDArray[np.bool_], _Stories] | None:
         """Which of `chosen`'s stories no hit added since the tracks were made touches, and

@@ -479,3 +479,25 @@ def test_crowded_stories_are_found_as_one_entry_at_a_time_finds_them(
         in_crowd, found = crowds.add(pks, np.array([s for _, s in batch], np.int64))
         assert {int(pk) for pk in pks[in_crowd]} == now
         assert set(found.tolist()) == retro
+
+
+@settings(max_examples=10, deadline=None)
+@given(seed=st.integers(0, 2**32))
+def test_one_ledger_scored_moment_after_moment_gives_the_reference_views_at_each(
+        seed: int) -> None:
+    # A selection made at one moment serves the next ones only while no hit time lies
+    # between them and no hit crosses the horizon: moments at, just before and just after
+    # hit times and their horizons (10 half-lives of a scenario's), up and down, on one
+    # ledger in turn.
+    rng = random.Random(seed)
+    evs, false = random_evidence(rng, CONFIG, 120, 300)
+    ledger = ledger_of(CONFIG, evs, false)
+    tick = timedelta(microseconds=1)
+    moments = [START + timedelta(days=299)]
+    for ev in rng.sample(evs, 3):
+        horizon = timedelta(days=rng.choice((10, 14, 21, 30)) * scoring.HORIZON_HALF_LIVES)
+        w, h = ev.when, ev.when + horizon
+        moments += [w - tick, w, w + tick, w, w - tick, h + tick, h, h - tick, h]
+    moments += [moments[0] + timedelta(seconds=5), moments[0]]
+    for now in moments:
+        assert_same_views(reference_views(CONFIG, evs, now, false), ledger.views(now))
