@@ -118,6 +118,12 @@ def _joined(values: Ints, more: list[int]) -> Ints:
     return np.concatenate([values, tail.astype(_wide_enough(values.dtype, tail))])
 
 
+def _like(column: Ints, values: I64) -> Ints:
+    """`values` as `column`'s integers where they fit: numpy searches a narrow column for
+    wider values by copying the whole column first."""
+    return values.astype(_wide_enough(column.dtype, values))
+
+
 def _wide(values: Ints) -> I64:
     """`values` as 64-bit integers, for keys computed from them."""
     return values.astype(np.int64, copy=False)
@@ -140,9 +146,9 @@ class _Titles:
     PACK = 20_000
 
     def __init__(self) -> None:
-        # Keys as narrow as they allow, offsets and lengths as 32-bit integers: 12 bytes a
-        # title, not 24.
-        self._keys: Ints = np.zeros(0, np.int32)
+        # Offsets and lengths as 32-bit integers: 16 bytes a title, not 24. (The keys stay
+        # 64-bit: a search of narrower ones for a Python int copies them all first.)
+        self._keys = np.zeros(0, np.int64)
         self._starts = np.zeros(0, np.uint32)
         self._lens = np.zeros(0, np.uint32)
         self._text = bytearray()
@@ -184,7 +190,7 @@ class _Titles:
             raise OverflowError("titles past 4 GB")
         self._text += b"".join(encoded)
         new = np.fromiter(recent, np.int64, len(recent))
-        keys = np.concatenate([self._keys, new.astype(_wide_enough(self._keys.dtype, new))])
+        keys = np.concatenate([self._keys, new])
         all_starts = np.concatenate([self._starts, starts.astype(np.uint32)])
         all_lens = np.concatenate([self._lens, lens.astype(np.uint32)])
         # A key given again takes its latest title (its old text stays, unread, in the
@@ -808,7 +814,7 @@ class Ledger:
         self._by_time = self._surge_keys = None
         order = np.argsort(self.ind, kind="stable")
         ind_sorted = self.ind[order]
-        bounds = np.searchsorted(ind_sorted, np.arange(len(self._ind_ids) + 1))
+        bounds = np.searchsorted(ind_sorted, _like(ind_sorted, np.arange(len(self._ind_ids) + 1)))
         rel = np.array([scoring.RELIABILITY.get(self.settings.grades.get(s, "C"), 0.6)
                         for s in self._sources] or [0.0], np.float64)
         tracks: dict[tuple[int, str | None], _Track] = {}
@@ -1038,7 +1044,8 @@ class Ledger:
 
     def _story_hits(self, t: _Track, cluster: int, at: int, cutoff: int
                     ) -> list[tuple[float, Evidence]]:
-        lo, hi = np.searchsorted(t.row_cluster, [cluster, cluster + 1])
+        lo, hi = np.searchsorted(t.row_cluster, _like(t.row_cluster, np.array([cluster,
+                                                                             cluster + 1])))
         out = []
         indicator = self.config.indicators[t.indicator]
         for row in t.rows[lo:hi].tolist():
