@@ -322,27 +322,85 @@ class _Stories:
     """What is worked out from the columns but the strengths, shared by every `_Stories`
     made of the same columns (kept with what counted, so refreshes find it)."""
 
+    def __len__(self) -> int:
+        return len(self.cluster)
+
+    def at(self, name: str, i: int) -> Any:
+        """Field `name` of story `i`."""
+        return getattr(self, name)[i]
+
     def with_strength(self, strength: F64) -> _Stories:
         """These stories at the given strengths (the memo shared)."""
         return replace(self, strength=strength)
 
-    def taken(self, keep: npt.NDArray[np.bool_]) -> _Stories:
+    def taken(self, keep: npt.NDArray[np.bool_]) -> _Kept:
         """The stories `keep` marks, without strengths, with a memo of their own."""
-        return _Stories(self.cluster[keep], np.zeros(0),
-                        None if self.weight is None else self.weight[keep],
-                        self.latest[keep], self.lead[keep], self.lead_src[keep])
+        return _Kept(self, np.flatnonzero(keep).astype(np.int32), np.zeros(0))
 
     def newest(self, limit: int) -> Ints:
         """The positions of the `limit` stories with the latest reports, and of every story
         tied with the last of them, in position order."""
         found = self.memo.get(("newest", limit))
         if found is None:
-            latest, n = self.latest, len(self.latest)
-            if limit < n:
-                found = np.flatnonzero(latest >= np.partition(latest, n - limit)[n - limit])
-            else:
-                found = np.arange(n)
-            self.memo[("newest", limit)] = found
+            found = self.memo[("newest", limit)] = _newest(self.latest, limit)
+        return found
+
+
+def _newest(latest: I64, limit: int) -> Ints:
+    """The positions of the `limit` latest of `latest`, and of every one tied with the last
+    of them, in position order."""
+    n = len(latest)
+    if limit < n:
+        return np.flatnonzero(latest >= np.partition(latest, n - limit)[n - limit])
+    return np.arange(n)
+
+
+class _Kept:
+    """Some of a track's stories (those no hit added since touched): their positions among
+    the stories they were taken from, whose fields are read through them. After a poll the
+    kept stories are nearly all of them, and copying five fields of half a million stories
+    would hold 10 MB more until the next poll."""
+
+    def __init__(self, base: _Stories, idx: Ints, strength: F64,
+                 memo: dict[Any, Any] | None = None) -> None:
+        self.base = base
+        self.idx = idx
+        self.strength = strength
+        self.memo: dict[Any, Any] = {} if memo is None else memo
+
+    def __len__(self) -> int:
+        return len(self.idx)
+
+    def at(self, name: str, i: int) -> Any:
+        """Field `name` of story `i`."""
+        if name == "strength":
+            return self.strength[i]
+        return getattr(self.base, name)[self.idx[i]]
+
+    def field(self, name: str) -> npt.NDArray[Any]:
+        return np.asarray(getattr(self.base, name))[self.idx]
+
+    @property
+    def cluster(self) -> Ints:
+        return self.field("cluster")
+
+    @property
+    def latest(self) -> I64:
+        return self.field("latest")
+
+    @property
+    def weight(self) -> F64 | None:
+        return None if self.base.weight is None else self.field("weight")
+
+    def with_strength(self, strength: F64) -> _Kept:
+        """These stories at the given strengths (the memo shared)."""
+        return _Kept(self.base, self.idx, strength, self.memo)
+
+    def newest(self, limit: int) -> Ints:
+        """As `_Stories.newest`."""
+        found = self.memo.get(("newest", limit))
+        if found is None:
+            found = self.memo[("newest", limit)] = _newest(self.latest, limit)
         return found
 
 
@@ -363,7 +421,7 @@ class _Chosen:
         """The stories, without their strengths."""
         self.at: int | None = None
         self._poly: tuple[list[float], I64] | None = None
-        self.fresh: tuple[int, npt.NDArray[np.bool_], _Stories] | None = None
+        self.fresh: tuple[int, npt.NDArray[np.bool_], _Kept] | None = None
         """The stories no hit added since touched, all but their strengths (`_fresh`), with
         the generation of the touched stories they were found for and their mask."""
         self.decay = np.zeros(0)
@@ -481,7 +539,7 @@ class _Part:
     """One track's stories as they count for one scenario."""
 
     indicator: int
-    stories: _Stories
+    stories: _Stories | _Kept
     weight: F64 | float
     """Each story's weight, or the one weight of them all (an indicator without
     conditions)."""
@@ -499,8 +557,20 @@ class _Part:
         if name == "weight":
             if isinstance(self.weight, np.ndarray):
                 return self.weight
-            return np.full(len(self.stories.cluster), float(self.weight))
+            return np.full(len(self.stories), float(self.weight))
+        if isinstance(self.stories, _Kept):
+            return self.stories.field(name)
         return np.asarray(getattr(self.stories, name))
+
+    def column_at(self, name: str, pos: Ints) -> npt.NDArray[Any]:
+        """`column(name)` at positions `pos`, without the rest of the column."""
+        if name in ("evidence", "weight"):
+            w = self.weight[pos] if isinstance(self.weight, np.ndarray) else \
+                np.full(len(pos), float(self.weight))
+            return w * self.stories.strength[pos] if name == "evidence" else w
+        if isinstance(self.stories, _Kept):
+            return np.asarray(getattr(self.stories.base, name))[self.stories.idx[pos]]
+        return np.asarray(getattr(self.stories, name))[pos]
 
 
 class Ledger:
@@ -540,7 +610,7 @@ class Ledger:
         self._crowds = _Crowds()
         self._false: frozenset[tuple[int, str]] = frozenset()
         self._tracks: dict[tuple[int, str | None], _Track] | None = None
-        self._cache: dict[tuple[int, str | None, float, int], _Stories] = {}
+        self._cache: dict[tuple[int, str | None, float, int], _Stories | _Kept] = {}
         self._orders: dict[tuple[int, str | None, float], I64] = {}
         self._recent: Ledger | None = None
         self._recent_old: Ledger | None = None
@@ -883,7 +953,8 @@ class Ledger:
 
     # --- one track at one moment -------------------------------------------------------------
 
-    def _stories(self, key: tuple[int, str | None], half_life: float, at: int) -> _Stories:
+    def _stories(self, key: tuple[int, str | None], half_life: float, at: int
+                 ) -> _Stories | _Kept:
         cached = self._cache.get((*key, half_life, at))
         if cached is not None:
             return cached
@@ -897,6 +968,7 @@ class Ledger:
         else:
             missing = np.zeros(0)
         fresh = self._fresh(chosen)
+        stories: _Stories | _Kept
         if fresh is None:
             stories = chosen.stories.with_strength(1.0 - missing)
         else:  # stories new hits touched are scored in `_recent`
@@ -955,7 +1027,7 @@ class Ledger:
         spans[name] = (lo, hi, cut_lo, cut_hi)
         return name
 
-    def _fresh(self, chosen: _Chosen) -> tuple[npt.NDArray[np.bool_], _Stories] | None:
+    def _fresh(self, chosen: _Chosen) -> tuple[npt.NDArray[np.bool_], _Kept] | None:
         """Which of `chosen`'s stories no hit added since the tracks were made touches, and
         those stories but their strengths (None: no story was touched); the touched ones
         count in `_recent` instead. Kept with `chosen` until more hits come, so a refresh
@@ -1319,7 +1391,7 @@ class StoryTable(Sequence[Story]):
         self.parts = parts
         self.level = level
         self.total = total
-        ends = np.cumsum([len(p.stories.cluster) for p in parts], dtype=np.int64)
+        ends = np.cumsum([len(p.stories) for p in parts], dtype=np.int64)
         self._ends = ends
         self._ends_list = ends.tolist()
         self._bounds = list(zip([0, *self._ends_list[:-1]], self._ends_list, strict=True))
@@ -1341,7 +1413,7 @@ class StoryTable(Sequence[Story]):
         out = np.empty(len(idx), np.float64 if name in _FLOATS else np.int64)
         for k in np.unique(part_of).tolist():
             mask = part_of == k
-            out[mask] = self.parts[k].column(name)[idx[mask] - self._bounds[k][0]]
+            out[mask] = self.parts[k].column_at(name, idx[mask] - self._bounds[k][0])
         return out
 
     def _one(self, j: int) -> tuple[int, int]:
@@ -1355,7 +1427,7 @@ class StoryTable(Sequence[Story]):
         if name in ("weight", "evidence"):
             w = part.weight[i] if isinstance(part.weight, np.ndarray) else part.weight
             return w if name == "weight" else w * part.stories.strength[i]
-        return getattr(part.stories, name)[i]
+        return part.stories.at(name, i)
 
     def _code(self, idx: Ints) -> I64:
         """The indicator code of the story at each position in `idx`."""
@@ -1529,7 +1601,8 @@ class StoryTable(Sequence[Story]):
                     continue
                 size = np.abs(part.evidence)
                 top = float(size.max())
-                first = int(part.stories.cluster[size == top].min())
+                first = min(int(part.stories.at("cluster", i))
+                            for i in np.flatnonzero(size == top).tolist())
                 was = best.get(c)
                 if was is None or (-top, first) < (-was[0], was[1]):
                     best[c] = (top, first)
