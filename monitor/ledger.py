@@ -281,10 +281,6 @@ class _Track:
     rel: F64
     """The reliability of each source code (`rel[src]`: of each version-first hit)."""
     weights: F64 | None
-    group: Ints
-    """`group` numbers the (cluster, source) runs of the version-first hits."""
-    row_cluster: Ints
-    """The cluster of each of `rows`."""
     cols: _Columns
     final: Ints
     """The last version-first hit of each (cluster, source) run: what counts at any moment
@@ -938,16 +934,13 @@ class Ledger:
         wording_last = wording_last[order2]
         if vw is not None:
             vw = vw[order2]
-        change = np.r_[True, (vcl[1:] != vcl[:-1]) | (vsrc[1:] != vsrc[:-1])] if len(heads) \
-            else np.zeros(0, bool)
-        group = np.cumsum(change) - 1
-        final = np.flatnonzero(np.r_[group[1:] != group[:-1], True]) if len(heads) else \
-            np.zeros(0, np.int64)
+        final = np.flatnonzero(np.r_[(vcl[1:] != vcl[:-1]) | (vsrc[1:] != vsrc[:-1]), True]) \
+            if len(heads) else np.zeros(0, np.int64)
         copied = np.flatnonzero(wording_last > vwhen)
         # Positions as 32-bit integers (a ledger never holds 2**31 hits): the tracks hold
         # a few of them per hit.
         return _Track(code, scenario, rows.astype(np.int32), heads.astype(np.int32), rel, vw,
-                      group.astype(np.int32), cl, cols, final.astype(np.int32),
+                      cols, final.astype(np.int32),
                       int(vwhen.max()) if len(heads) else 0,
                       copied.astype(np.int32), wording_last[copied])
 
@@ -1057,9 +1050,12 @@ class Ledger:
             mark[t.final] = True
             last = order[mark[order]]
         else:
+            # The last of each (cluster, source) run up to `at`: the runs are read from the
+            # rows, not kept (4 bytes a hit for moments in the past, scored a few times).
             idx = np.flatnonzero(t.of("when") <= at)
-            g = t.group[idx]
-            last = idx[np.r_[g[1:] != g[:-1], True]] if len(idx) else idx
+            cl, src = t.of("cluster", idx), t.of("src", idx)
+            last = idx[np.r_[(cl[1:] != cl[:-1]) | (src[1:] != src[:-1]), True]] if len(idx) \
+                else idx
         last = last[t.of("when", last) >= cutoff]
         # A wording whose first hit is past the horizon while a later copy is not: the copy
         # stands in for it. Few stories are cut so; the reference scores them.
@@ -1116,8 +1112,15 @@ class Ledger:
 
     def _story_hits(self, t: _Track, cluster: int, at: int, cutoff: int
                     ) -> list[tuple[float, Evidence]]:
-        lo, hi = np.searchsorted(t.row_cluster, _like(t.row_cluster, np.array([cluster,
-                                                                             cluster + 1])))
+        # The track's rows are sorted by cluster: found by bisecting them (a few stories are
+        # built at a time; a cluster kept for each row would cost 4 bytes a hit).
+        c = t.cols
+
+        def cluster_of(row: int) -> int:
+            return int(c.cluster[c.row[row]])
+
+        lo = bisect.bisect_left(t.rows, cluster, key=cluster_of)
+        hi = bisect.bisect_right(t.rows, cluster, lo=lo, key=cluster_of)
         out = []
         indicator = self.config.indicators[t.indicator]
         for row in t.rows[lo:hi].tolist():
