@@ -420,8 +420,9 @@ class _Chosen:
         self.fresh: tuple[int, npt.NDArray[np.bool_], _Kept] | None = None
         """The stories no hit added since touched, all but their strengths (`_fresh`), with
         the generation of the touched stories they were found for and their mask."""
-        self.decay = np.zeros(0)
-        """Each report's decay at `at` (`scoring.decay`'s hour)."""
+        self.strength = np.zeros(0)
+        """Each report's strength at `at` (`scoring.decay`'s hour): its reliability times
+        its decay, kept so a refresh only moves it on by one factor."""
         self.compacted = False
         """Only sums are kept (`compact`): no stories."""
 
@@ -442,7 +443,7 @@ class _Chosen:
             coefficients, big = self._poly
             self._poly = ([c * g ** (j + 1) for j, c in enumerate(coefficients)], big)
         # As the reference takes them: ages in exact microseconds, then the power.
-        self.decay = np.power(0.5, (at - self.when) / 1e6 / half_life)
+        self.strength = self.rel * np.power(0.5, (at - self.when) / 1e6 / half_life)
         self.at = at
 
     def compact(self) -> None:
@@ -456,7 +457,8 @@ class _Chosen:
         coefficients, big = self._poly
         lens = np.diff(np.r_[self.starts, len(self.src)])[big]
         rows = np.repeat(self.starts[big], lens) + _ranks(lens)
-        self.when, self.src, self.decay = self.when[rows], self.src[rows], self.decay[rows]
+        self.when, self.src, self.strength = self.when[rows], self.src[rows], \
+            self.strength[rows]
         self.starts = np.r_[0, np.cumsum(lens)[:-1]].astype(np.int64) if len(lens) else \
             np.zeros(0, np.int64)
         # Only the large stories' weights are left: no story is read from here again.
@@ -489,7 +491,7 @@ class _Chosen:
         if stories is None:
             if not len(self.src):
                 return 0.0
-            a = self.rel * (self.decay * f)
+            a = self.strength * f
             strength = 1.0 - np.multiply.reduceat(1.0 - a, self.starts)
             w = self.weight if self.weight is not None else 1.0
             return float(np.sum(w * strength))
@@ -497,7 +499,7 @@ class _Chosen:
             return 0.0
         lens = np.diff(np.r_[self.starts, len(self.src)])[stories]
         rows = np.repeat(self.starts[stories], lens) + _ranks(lens)
-        a = self.reliability[self.src[rows]] * (self.decay[rows] * f)
+        a = self.strength[rows] * f
         firsts = np.r_[0, np.cumsum(lens)[:-1]]
         strength = 1.0 - np.multiply.reduceat(1.0 - a, firsts)
         w = self.weight[stories] if self.weight is not None else 1.0
@@ -505,7 +507,7 @@ class _Chosen:
 
     def _polynomial(self) -> tuple[list[float], I64]:
         lens = np.diff(np.r_[self.starts, len(self.src)])
-        a = self.rel * self.decay
+        a = self.strength
         coefficients = [0.0] * _SMALL
         # Stories of one length at a time, their reports side by side: e[j] are the
         # elementary symmetric sums of a story's a_i, built one report at a time, and
@@ -952,10 +954,7 @@ class Ledger:
         if cached is not None:
             return cached
         chosen, factor = self._chosen_at(key, half_life, at, stories=True)
-        if factor is None:
-            strength = chosen.rel * chosen.decay
-        else:
-            strength = chosen.rel * (chosen.decay * factor)
+        strength = chosen.strength if factor is None else chosen.strength * factor
         if len(strength):
             missing = np.multiply.reduceat(1.0 - strength, chosen.starts)
         else:

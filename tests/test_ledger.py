@@ -393,7 +393,7 @@ def test_a_track_sums_its_stories_as_a_polynomial_in_the_decay_factor() -> None:
     chosen = _Chosen(rng.integers(0, 10**12, n), rng.integers(0, 5, n), reliability, starts,
                      _Stories(np.arange(len(lens)), np.zeros(0), weight, none, none, none))
     chosen.rebase(10**12, 7 * 86400.0)
-    a0 = chosen.rel * chosen.decay
+    a0 = chosen.strength
     expected = {}
     for factor in (None, 0.9999, 0.997, 0.5):
         f = 1.0 if factor is None else factor
