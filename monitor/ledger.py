@@ -404,12 +404,14 @@ class _Chosen:
     """The reports of one track that count at some moments (the same hits are up to them and
     inside the horizon), with all of their stories but the strengths, which move with time."""
 
-    def __init__(self, when: I64, src: Ints, reliability: F64, starts: Ints,
+    def __init__(self, rows: Ints, times: I64, sources: Ints, reliability: F64, starts: Ints,
                  stories: _Stories) -> None:
-        self.when = when
-        self.src = src
-        """Each report's source code: its reliability is `reliability[src]` (two bytes a
-        report where a million reports are kept, not eight)."""
+        self.rows = rows
+        """Each report's entry row: its time is `times[rows]` and its source code
+        `sources[rows]`, read when the decays are taken (hourly), not kept (four bytes a
+        report where a million are kept, not ten)."""
+        self.times = times
+        self.sources = sources
         self.reliability = reliability
         self.starts = starts
         """Where each story's reports begin."""
@@ -432,9 +434,14 @@ class _Chosen:
         return self.stories.weight
 
     @property
+    def when(self) -> I64:
+        """Each report's time."""
+        return self.times[self.rows]
+
+    @property
     def rel(self) -> F64:
         """Each report's reliability."""
-        return self.reliability[self.src]
+        return self.reliability[self.sources[self.rows]]
 
     def rebase(self, at: int, half_life: float) -> None:
         if self.compacted and self._poly is not None and self.at is not None:
@@ -443,7 +450,9 @@ class _Chosen:
             coefficients, big = self._poly
             self._poly = ([c * g ** (j + 1) for j, c in enumerate(coefficients)], big)
         # As the reference takes them: ages in exact microseconds, then the power.
-        self.strength = self.rel * np.power(0.5, (at - self.when) / 1e6 / half_life)
+        rows = self.rows
+        self.strength = self.reliability[self.sources[rows]] * np.power(
+            0.5, (at - self.times[rows]) / 1e6 / half_life)
         self.at = at
 
     def compact(self) -> None:
@@ -455,10 +464,9 @@ class _Chosen:
         if self._poly is None:
             self._poly = self._polynomial()
         coefficients, big = self._poly
-        lens = np.diff(np.r_[self.starts, len(self.src)])[big]
+        lens = np.diff(np.r_[self.starts, len(self.rows)])[big]
         rows = np.repeat(self.starts[big], lens) + _ranks(lens)
-        self.when, self.src, self.strength = self.when[rows], self.src[rows], \
-            self.strength[rows]
+        self.rows, self.strength = self.rows[rows], self.strength[rows]
         self.starts = np.r_[0, np.cumsum(lens)[:-1]].astype(np.int64) if len(lens) else \
             np.zeros(0, np.int64)
         # Only the large stories' weights are left: no story is read from here again.
@@ -489,7 +497,7 @@ class _Chosen:
     def _direct(self, stories: I64 | None, f: float) -> float:
         """The sum of weight x strength of some stories (None: all), each multiplied out."""
         if stories is None:
-            if not len(self.src):
+            if not len(self.rows):
                 return 0.0
             a = self.strength * f
             strength = 1.0 - np.multiply.reduceat(1.0 - a, self.starts)
@@ -497,7 +505,7 @@ class _Chosen:
             return float(np.sum(w * strength))
         if not len(stories):
             return 0.0
-        lens = np.diff(np.r_[self.starts, len(self.src)])[stories]
+        lens = np.diff(np.r_[self.starts, len(self.rows)])[stories]
         rows = np.repeat(self.starts[stories], lens) + _ranks(lens)
         a = self.strength[rows] * f
         firsts = np.r_[0, np.cumsum(lens)[:-1]]
@@ -506,7 +514,7 @@ class _Chosen:
         return float(np.sum(w * strength))
 
     def _polynomial(self) -> tuple[list[float], I64]:
-        lens = np.diff(np.r_[self.starts, len(self.src)])
+        lens = np.diff(np.r_[self.starts, len(self.rows)])
         a = self.strength
         coefficients = [0.0] * _SMALL
         # Stories of one length at a time, their reports side by side: e[j] are the
@@ -1086,10 +1094,10 @@ class Ledger:
             lens = np.diff(np.r_[starts, len(cl)])
             weight = np.maximum.reduceat(np.where(size == np.repeat(top, lens), wl, -np.inf),
                                          starts) if len(cl) else wl
-        src = t.of("src", last)
-        chosen = _Chosen(when, src, t.rel, starts.astype(np.int32),
+        firsts = last[starts]
+        chosen = _Chosen(t.heads[last], t.cols.when, t.cols.src, t.rel, starts.astype(np.int32),
                          _Stories(cl[starts], np.zeros(0), weight, latest.astype(np.int64),
-                                  t.of("entry", last[starts]), src[starts]))
+                                  t.of("entry", firsts), t.of("src", firsts)))
         if edge is not None and len(edge):
             chosen = self._with_edge(chosen, t, edge, at, cutoff, half_life)
         return chosen
@@ -1109,8 +1117,11 @@ class Ledger:
                 (t.of("entry"), -rank, t.of("cluster"))).astype(np.int32)
         return found
 
-    def _story_hits(self, t: _Track, cluster: int, at: int, cutoff: int
+    def _story_hits(self, t: _Track, cluster: int, at: int, cutoff: int,
+                    rows: dict[tuple[int, str, datetime], int] | None = None
                     ) -> list[tuple[float, Evidence]]:
+        """The hits of story `cluster` of track `t` that can count at `at`, with their
+        weights; `rows` is given each one's entry row, by (entry, source, time)."""
         # The track's rows are sorted by cluster: found by bisecting them (a few stories are
         # built at a time; a cluster kept for each row would cost 4 bytes a hit).
         c = t.cols
@@ -1127,6 +1138,8 @@ class Ledger:
             if us > at or us < cutoff:
                 continue
             ev = self._evidence(t.cols, row)
+            if rows is not None:
+                rows[(ev.entry, ev.source, ev.when)] = int(c.row[row])
             w = (scoring.weight_of(indicator, t.scenario, ev.value, ev.label)
                  if t.scenario is not None else 1.0)
             out.append((w, ev))
@@ -1149,17 +1162,17 @@ class Ledger:
         hit): which of their reports count is the reference's, found once for the moments
         that share these hits; their strengths are then computed as the others'."""
         now = from_us(at)
-        when, src, sizes, clusters, weights, latest, lead, lead_src = \
-            [], [], [], [], [], [], [], []
+        reports, sizes, clusters, weights, latest, lead, lead_src = [], [], [], [], [], [], []
         for cluster in edge.tolist():
-            hits = self._story_hits(t, cluster, at, cutoff)
+            row_of: dict[tuple[int, str, datetime], int] = {}
+            hits = self._story_hits(t, cluster, at, cutoff, row_of)
             if not hits:
                 continue
             story = scoring._story((self._ind_ids[t.indicator], cluster), hits, now, half_life,
                                    self.settings)
-            when += [to_us(r.when) for r in story.reports]
-            # The source's reliability, as the track's table has it.
-            src += [self._src_code[r.source] for r in story.reports]
+            # Each report's entry row: its time and source (its reliability, as the track's
+            # table has it) are read from there, as the other reports'.
+            reports += [row_of[(r.entry, r.source, r.when)] for r in story.reports]
             sizes.append(len(story.reports))
             clusters.append(cluster)
             weights.append(story.weight)
@@ -1168,13 +1181,12 @@ class Ledger:
             lead_src.append(self._src_code[story.reports[0].source])
         if not sizes:
             return chosen
-        starts = len(chosen.when) + np.r_[0, np.cumsum(sizes)[:-1]].astype(np.int64)
+        starts = len(chosen.rows) + np.r_[0, np.cumsum(sizes)[:-1]].astype(np.int64)
         weight = None if chosen.weight is None else \
             np.concatenate([chosen.weight, np.array(weights, np.float64)])
         had = chosen.stories
-        return _Chosen(np.concatenate([chosen.when, np.array(when, np.int64)]),
-                       _joined(chosen.src, src), chosen.reliability,
-                       _joined(chosen.starts, starts.tolist()),
+        return _Chosen(_joined(chosen.rows, reports), chosen.times, chosen.sources,
+                       chosen.reliability, _joined(chosen.starts, starts.tolist()),
                        _Stories(_joined(had.cluster, clusters), np.zeros(0), weight,
                                 np.concatenate([had.latest, np.array(latest, np.int64)]),
                                 _joined(had.lead, lead), _joined(had.lead_src, lead_src)))

@@ -390,7 +390,8 @@ def test_a_track_sums_its_stories_as_a_polynomial_in_the_decay_factor() -> None:
     reliability = np.array([0.95, 0.8, 0.6, 0.4, 0.2])
     weight = rng.choice([-1.5, 1.0, 2.0, 3.0], len(lens))
     none = np.zeros(len(lens), np.int64)
-    chosen = _Chosen(rng.integers(0, 10**12, n), rng.integers(0, 5, n), reliability, starts,
+    chosen = _Chosen(np.arange(n), rng.integers(0, 10**12, n), rng.integers(0, 5, n),
+                     reliability, starts,
                      _Stories(np.arange(len(lens)), np.zeros(0), weight, none, none, none))
     chosen.rebase(10**12, 7 * 86400.0)
     a0 = chosen.strength
