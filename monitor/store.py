@@ -358,6 +358,8 @@ _HIT = cast(Table, HitRow.__table__)  # type: ignore[attr-defined]
 _META = cast(Table, MetaRow.__table__)  # type: ignore[attr-defined]
 _HITS_REPLACED = "hits_replaced"
 """The meta key counting transactions that replaced stored hits (see `hit_marks`)."""
+_VERDICTS_CHANGED = "verdicts_changed"
+"""The meta key counting verdicts recorded or withdrawn (see `false_hits`)."""
 _FEEDBACK = cast(Table, FeedbackRow.__table__)  # type: ignore[attr-defined]
 _SNAPSHOT = cast(Table, SnapshotRow.__table__)  # type: ignore[attr-defined]
 _DIGEST = cast(Table, DigestRow.__table__)  # type: ignore[attr-defined]
@@ -888,6 +890,8 @@ class Store:
         self.url = url
         """The database URL with any password masked, fit for messages."""
         self._sqlite = engine.dialect.name == "sqlite"
+        self._false_kept: tuple[Any, frozenset[tuple[int, str]]] | None = None
+        """The verdicts `false_hits` read last, with what told them apart then."""
 
     # --- opening ----------------------------------------------------------------------------
 
@@ -1756,6 +1760,7 @@ class Store:
                     set_={k: values[k] for k in ("verdict", "note", "who", "at")},
                 )
             )
+            self._count(conn, _VERDICTS_CHANGED)
 
     def unmark(self, entry_pk: int, indicator: str) -> bool:
         """Withdraw the verdict on the entry's hit for `indicator`; False if there was none."""
@@ -1764,6 +1769,8 @@ class Store:
             result = conn.execute(
                 delete(_FEEDBACK).where(f.entry_pk == entry_pk, f.indicator == indicator)
             )
+            if result.rowcount:
+                self._count(conn, _VERDICTS_CHANGED)
             return bool(result.rowcount)
 
     def false_hits(self) -> frozenset[tuple[int, str]]:
@@ -1771,7 +1778,17 @@ class Store:
         f = _FEEDBACK.c
         query = select(f.entry_pk, f.indicator).where(f.verdict == "false")
         with self._guard("read"), self._read() as conn:
-            return frozenset((pk, ind) for pk, ind in conn.execute(query))
+            # Read again only when they changed (a dashboard asks at every refresh): the
+            # count of changes, and the verdicts' number and largest id for a writer that
+            # does not count them.
+            marker = (conn.execute(_META_VALUE, {"b_key": _VERDICTS_CHANGED}).scalar(),
+                      *conn.execute(select(func.count(), func.max(f.id))).one())
+            kept = self._false_kept
+            if kept is not None and kept[0] == marker:
+                return kept[1]
+            found = frozenset((pk, ind) for pk, ind in conn.execute(query))
+        self._false_kept = (marker, found)
+        return found
 
     def feedback(self) -> list[Feedback]:
         """Every verdict, oldest first."""
@@ -1978,6 +1995,12 @@ class Store:
             self._replace_hits(conn, batch, fingerprint)
             self._put_meta(conn, "rules_fingerprint", fingerprint)
 
+    def _count(self, conn: Connection, key: str) -> None:
+        """Add one to the meta counter `key`."""
+        conn.execute(self._insert(_META).values(key=key, value="1")
+                     .on_conflict_do_update(index_elements=["key"], set_={
+                         "value": cast_(cast_(_META.c.value, Integer) + 1, Text)}))
+
     def _replace_hits(
         self, conn: Connection, batch: Sequence[tuple[int, Sequence[Hit]]], fingerprint: str
     ) -> None:
@@ -1987,9 +2010,7 @@ class Store:
             rows.extend(_hit_rows(pk, hits, fingerprint))
         # Counted in the same transaction, in one row update (concurrent writers queue on
         # the row), so a reader of `hit_marks` sees every replacement.
-        conn.execute(self._insert(_META).values(key=_HITS_REPLACED, value="1")
-                     .on_conflict_do_update(index_elements=["key"], set_={
-                         "value": cast_(cast_(_META.c.value, Integer) + 1, Text)}))
+        self._count(conn, _HITS_REPLACED)
         for chunk in _chunks(pks):
             conn.execute(delete(_HIT).where(_HIT.c.entry_pk.in_(chunk)))
             conn.execute(

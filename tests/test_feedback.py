@@ -56,6 +56,29 @@ def test_marks_are_kept_per_entry_and_indicator_and_can_be_withdrawn(
         assert store.false_hits() == {(2, "elite-resignation")}
 
 
+def test_a_handle_kept_open_sees_every_change_of_verdicts_however_written(
+    base: list[str], db_url: str
+) -> None:
+    # A dashboard asks at every refresh and reads the verdicts again only when they changed:
+    # marks and withdrawals through another handle, and a row written without counting (an
+    # older monitor, a hand edit), still show at once.
+    with Store.open(db_url) as kept, Store.open(db_url) as other:
+        assert kept.false_hits() == frozenset()
+        other.mark_false(2, "elite-resignation", "", "ana", NOW)
+        assert kept.false_hits() == {(2, "elite-resignation")}
+        assert kept.false_hits() is kept.false_hits()  # unchanged: not read again
+        other.unmark(2, "elite-resignation")
+        other.mark_false(4, "elite-resignation", "", "ben", NOW)
+        assert kept.false_hits() == {(4, "elite-resignation")}
+        engine = sqlalchemy.create_engine(db_url)
+        with engine.begin() as conn:
+            conn.execute(sqlalchemy.text(
+                "INSERT INTO feedback (entry_pk, indicator, verdict, note, who, at) "
+                "VALUES (2, 'elite-resignation', 'false', '', 'cy', '2026-03-01 12:00:00')"))
+        engine.dispose()
+        assert kept.false_hits() == {(2, "elite-resignation"), (4, "elite-resignation")}
+
+
 def test_marking_an_unknown_entry_is_refused(base: list[str], db_url: str) -> None:
     with Store.open(db_url) as store:
         with pytest.raises(StoreError) as caught:
