@@ -770,7 +770,7 @@ class Ledger:
         if len(rows) > len(self.ind) // 10:  # too much has moved: prepare all afresh
             self._tracks = None
             return
-        self._counted = np.concatenate([self._counted, ~self._false_mask(start)])
+        self._append("_counted", ~self._false_mask(start))
         self._touched = touched
         self._touched_table = table
         self._touched_gen += 1
