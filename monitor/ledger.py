@@ -1500,8 +1500,10 @@ class StoryTable(Sequence[Story]):
         """When the latest report of the story at position `j` of the table came."""
         return from_us(int(self._value("latest", j)))
 
-    def cluster_at(self, j: int) -> int:
-        return int(self._value("cluster", j))
+    def values_at(self, name: str, positions: Sequence[int]) -> list[int]:
+        """Field `name` (latest, in microseconds; cluster; lead, the entry a story is shown
+        by) of the stories at `positions` of the table, read at once."""
+        return [int(v) for v in self._at(name, np.asarray(positions, np.int64)).tolist()]
 
     def lead_at(self, j: int) -> tuple[int, str, str, str]:
         """(entry, source, grade, title) of the strongest report of the story at position `j`

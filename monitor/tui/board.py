@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING
 
 from monitor.evidence import LiveLedger, PastLevels, ledger_views
 from monitor.indicators import Config
-from monitor.ledger import F64, StoryTable
+from monitor.ledger import F64, StoryTable, from_us, to_us
 from monitor.scoring import ScenarioView, Score, round_points, tenths
 
 if TYPE_CHECKING:
@@ -239,19 +239,24 @@ class Latest:
 
 class _Newest:
     """One scenario's newest stories, latest first, read without building them where the
-    stories are a ledger's table."""
+    stories are a ledger's table. Times are kept in microseconds, entries and clusters as
+    numbers, read for all of them at once; a story's title only for the rows shown."""
 
     def __init__(self, score: Score, limit: int) -> None:
         stories = score.stories
         self.table = stories if isinstance(stories, StoryTable) else None
         if self.table is not None:  # a ledger's: no sort of the million others
             self.at = self.table.newest_at(limit)
-            self.latest = [self.table.latest_at(j) for j in self.at]
+            self.latest = self.table.values_at("latest", self.at)
+            self.clusters = self.table.values_at("cluster", self.at)
+            self.entries = self.table.values_at("lead", self.at)
             self.points: Sequence[float] | F64 = self.table.rounded_at()
         else:
             order = sorted(range(len(stories)), key=lambda i: stories[i].latest, reverse=True)
             self.at = order[:limit]
-            self.latest = [stories[i].latest for i in self.at]
+            self.latest = [to_us(stories[i].latest) for i in self.at]
+            self.clusters = [stories[i].cluster for i in self.at]
+            self.entries = [stories[i].reports[0].entry for i in self.at]
             self.points = round_points(stories, score.level)
         self.stories = stories
 
@@ -262,10 +267,6 @@ class _Newest:
             return self.table.lead_at(j)
         r = self.stories[j].reports[0]
         return r.entry, r.source, r.grade, r.title
-
-    def cluster(self, n: int) -> int:
-        j = self.at[n]
-        return self.table.cluster_at(j) if self.table is not None else self.stories[j].cluster
 
     def points_of(self, n: int) -> float:
         return float(self.points[self.at[n]])
@@ -281,23 +282,23 @@ def latest(views: Mapping[str, ScenarioView], limit: int = 100) -> list[Latest]:
     newest = {sid: _Newest(view.score, limit) for sid, view in views.items()}
     queue = sorted((when, sid, n) for sid, got in newest.items()
                    for n, when in enumerate(got.latest))
-    found: dict[int, tuple[datetime, tuple[int, str, str, str], list[tuple[str, float]]]] = {}
+    found: dict[int, tuple[int, tuple[int, str, str, str], list[tuple[str, float]]]] = {}
     clusters: set[int] = set()
-    whens: list[datetime] = []  # the rows' times, ascending
+    whens: list[int] = []  # the rows' times, ascending
     for when, sid, n in reversed(queue):
         settled = len(whens) >= limit and when < whens[-limit]
         source = newest[sid]
-        if settled and source.cluster(n) not in clusters:
+        if settled and source.clusters[n] not in clusters:
             continue
-        lead = source.lead(n)
-        if settled and lead[0] not in found:
+        entry = source.entries[n]
+        if settled and entry not in found:
             continue
-        if lead[0] not in found:
-            found[lead[0]] = (when, lead, [])
+        if entry not in found:
+            found[entry] = (when, source.lead(n), [])
             insort(whens, when)
-            clusters.add(source.cluster(n))
-        found[lead[0]][2].append((sid, source.points_of(n)))
-    rows = [Latest(when, entry, src, grade, title,
+            clusters.add(source.clusters[n])
+        found[entry][2].append((sid, source.points_of(n)))
+    rows = [Latest(from_us(when), entry, src, grade, title,
                    tuple(sorted(points, key=lambda x: (-abs(x[1]), x[0]))))
             for when, (entry, src, grade, title), points in found.values()]
     rows.sort(key=lambda x: (x.when, x.entry), reverse=True)
