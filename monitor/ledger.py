@@ -78,12 +78,59 @@ Ints = npt.NDArray[np.signedinteger[Any]]
 could overflow widens them first (`_wide`)."""
 
 
+# Runs of equal values, found without `np.r_` (tens of microseconds a call: it weighed on a
+# refresh after a poll, which makes a few hundred small arrays).
+
+def _changes(keys: tuple[npt.NDArray[Any], ...]) -> npt.NDArray[np.bool_]:
+    """Whether each value but the first differs from the one before, in any of `keys`."""
+    out = keys[0][1:] != keys[0][:-1]
+    for key in keys[1:]:
+        out |= key[1:] != key[:-1]
+    return out
+
+
+def _run_starts(*keys: npt.NDArray[Any]) -> I64:
+    """Where each run of equal values (of all `keys` at once) begins."""
+    if not len(keys[0]):
+        return np.zeros(0, np.int64)
+    mark = np.empty(len(keys[0]), bool)
+    mark[0] = True
+    mark[1:] = _changes(keys)
+    return np.flatnonzero(mark)
+
+
+def _run_ends(*keys: npt.NDArray[Any]) -> I64:
+    """Where each run of equal values (of all `keys` at once) ends (its last position)."""
+    if not len(keys[0]):
+        return np.zeros(0, np.int64)
+    mark = np.empty(len(keys[0]), bool)
+    mark[-1] = True
+    mark[:-1] = _changes(keys)
+    return np.flatnonzero(mark)
+
+
+def _run_lens(starts: Ints, total: int) -> I64:
+    """The length of each run beginning at `starts`, of `total` positions in all."""
+    out = np.empty(len(starts), np.int64)
+    if len(starts):
+        out[:-1] = np.diff(starts)
+        out[-1] = total - int(starts[-1])
+    return out
+
+
+def _run_firsts(lens: Ints) -> I64:
+    """Where each of runs of `lens`, end to end, begins."""
+    out = np.zeros(len(lens), np.int64)
+    if len(lens) > 1:
+        np.cumsum(lens[:-1], out=out[1:])
+    return out
+
+
 def _ranks(lens: I64) -> I64:
     """0, 1, ... len - 1 for each of `lens`, end to end."""
     if not len(lens):
         return np.zeros(0, np.int64)
-    starts = np.r_[0, np.cumsum(lens)[:-1]]
-    return np.arange(int(lens.sum())) - np.repeat(starts, lens)
+    return np.arange(int(lens.sum())) - np.repeat(_run_firsts(lens), lens)
 
 
 def _wide_enough(dtype: np.dtype[Any], values: npt.NDArray[Any]) -> np.dtype[Any]:
@@ -218,11 +265,12 @@ class _Crowds:
             return np.zeros(0, bool), np.zeros(0, np.int64)
         order = np.lexsort((pks, clusters))
         cl, pk = clusters[order], pks[order]
-        starts = np.flatnonzero(np.r_[True, cl[1:] != cl[:-1]])
+        starts = _run_starts(cl)
         story = cl[starts]
         first = pk[starts]
-        distinct = np.r_[True, (cl[1:] != cl[:-1]) | (pk[1:] != pk[:-1])]
-        count = np.add.reduceat(distinct.astype(np.int64), starts)
+        distinct = np.ones(len(cl), np.int64)
+        distinct[1:] = _changes((cl, pk))
+        count = np.add.reduceat(distinct, starts)
         at = np.searchsorted(self._stories, story)
         seen = at < len(self._stories)
         seen[seen] = self._stories[at[seen]] == story[seen]
@@ -236,7 +284,7 @@ class _Crowds:
         self._stories = np.insert(self._stories, at[fresh], story[fresh])
         self._lone = np.insert(self._lone, at[fresh], np.where(crowded[fresh], -1, first[fresh]))
         in_crowd = np.empty(len(pks), bool)
-        in_crowd[order] = np.repeat(crowded, np.diff(np.r_[starts, len(cl)]))
+        in_crowd[order] = np.repeat(crowded, _run_lens(starts, len(cl)))
         return in_crowd, retro
 
 
@@ -464,11 +512,10 @@ class _Chosen:
         if self._poly is None:
             self._poly = self._polynomial()
         coefficients, big = self._poly
-        lens = np.diff(np.r_[self.starts, len(self.rows)])[big]
+        lens = _run_lens(self.starts, len(self.rows))[big]
         rows = np.repeat(self.starts[big], lens) + _ranks(lens)
         self.rows, self.strength = self.rows[rows], self.strength[rows]
-        self.starts = np.r_[0, np.cumsum(lens)[:-1]].astype(np.int64) if len(lens) else \
-            np.zeros(0, np.int64)
+        self.starts = _run_firsts(lens)
         # Only the large stories' weights are left: no story is read from here again.
         empty = np.zeros(0, np.int64)
         self.stories = _Stories(empty, np.zeros(0), None if self.weight is None
@@ -486,12 +533,13 @@ class _Chosen:
         if not self.compacted:
             return self._direct(None, f)
         assert self._poly is not None
-        coefficients, big = self._poly
+        coefficients = self._poly[0]
         out = 0.0
         for c in reversed(coefficients):  # Horner, highest power first
             out = out * f + c
         out *= f
-        out += self._direct(big, f)
+        # Only the large stories' reports are left, each story's in a run: all of them.
+        out += self._direct(None, f)
         return out
 
     def _direct(self, stories: I64 | None, f: float) -> float:
@@ -505,16 +553,16 @@ class _Chosen:
             return float(np.sum(w * strength))
         if not len(stories):
             return 0.0
-        lens = np.diff(np.r_[self.starts, len(self.rows)])[stories]
+        lens = _run_lens(self.starts, len(self.rows))[stories]
         rows = np.repeat(self.starts[stories], lens) + _ranks(lens)
         a = self.strength[rows] * f
-        firsts = np.r_[0, np.cumsum(lens)[:-1]]
+        firsts = _run_firsts(lens)
         strength = 1.0 - np.multiply.reduceat(1.0 - a, firsts)
         w = self.weight[stories] if self.weight is not None else 1.0
         return float(np.sum(w * strength))
 
     def _polynomial(self) -> tuple[list[float], I64]:
-        lens = np.diff(np.r_[self.starts, len(self.rows)])
+        lens = _run_lens(self.starts, len(self.rows))
         a = self.strength
         coefficients = [0.0] * _SMALL
         # Stories of one length at a time, their reports side by side: e[j] are the
@@ -944,8 +992,7 @@ class Ledger:
         wording_last = wording_last[order2]
         if vw is not None:
             vw = vw[order2]
-        final = np.flatnonzero(np.r_[(vcl[1:] != vcl[:-1]) | (vsrc[1:] != vsrc[:-1]), True]) \
-            if len(heads) else np.zeros(0, np.int64)
+        final = _run_ends(vcl, vsrc)
         copied = np.flatnonzero(wording_last > vwhen)
         # Positions as 32-bit integers (a ledger never holds 2**31 hits): the tracks hold
         # a few of them per hit.
@@ -1061,8 +1108,7 @@ class Ledger:
             # rows, not kept (4 bytes a hit for moments in the past, scored a few times).
             idx = np.flatnonzero(t.of("when") <= at)
             cl, src = t.of("cluster", idx), t.of("src", idx)
-            last = idx[np.r_[(cl[1:] != cl[:-1]) | (src[1:] != src[:-1]), True]] if len(idx) \
-                else idx
+            last = idx[_run_ends(cl, src)]
         last = last[t.of("when", last) >= cutoff]
         # A wording whose first hit is past the horizon while a later copy is not: the copy
         # stands in for it. Few stories are cut so; the reference scores them.
@@ -1081,17 +1127,14 @@ class Ledger:
                    half_life: float) -> _Chosen:
         cl = t.of("cluster", last)
         when = t.of("when", last)
-        if len(cl):
-            starts = np.flatnonzero(np.r_[True, cl[1:] != cl[:-1]])
-            latest = np.maximum.reduceat(when, starts)
-        else:
-            starts = latest = np.zeros(0, np.int64)
+        starts = _run_starts(cl)
+        latest = np.maximum.reduceat(when, starts) if len(cl) else np.zeros(0, np.int64)
         weight = None
         if t.weights is not None:
             wl = t.weights[last]
             size = np.abs(wl)
             top = np.maximum.reduceat(size, starts) if len(cl) else size
-            lens = np.diff(np.r_[starts, len(cl)])
+            lens = _run_lens(starts, len(cl))
             weight = np.maximum.reduceat(np.where(size == np.repeat(top, lens), wl, -np.inf),
                                          starts) if len(cl) else wl
         firsts = last[starts]
