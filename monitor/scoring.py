@@ -26,6 +26,7 @@ points shown add up exactly to the level shown.
 
 from __future__ import annotations
 
+import functools
 import math
 from collections import defaultdict
 from collections.abc import Iterable, Mapping, Sequence
@@ -346,8 +347,10 @@ def surges(indicators: Iterable[str], evidence: Sequence[Evidence], now: datetim
     return out
 
 
+@functools.lru_cache(maxsize=4096)
 def poisson_tail(k: int, mean: float) -> float:
-    """P(X >= k) for X ~ Poisson(mean)."""
+    """P(X >= k) for X ~ Poisson(mean). (Kept for the counts seen: a dashboard asks the
+    same of every indicator at each refresh, and a busy one's count is in the hundreds.)"""
     term = math.exp(-mean)
     below = 0.0
     for i in range(k):
