@@ -30,7 +30,8 @@ summed; a large selection made for that keeps just a polynomial in the decay fac
 Hits added to a prepared ledger (a refresh after a poll) do not make it sort everything
 again: the stories they touch move to a small ledger of their own (`_recent`), masked out
 of the kept stories and, in sums, swapped for what the tracks counted of them
-(`_recent_old`), folded back in once they pass a tenth of the rows.
+(`_recent_old`), folded back in once they pass a tenth of the rows. A moment before the
+earliest hit added needs neither: the tracks hold the same hits there.
 
 Numbers: decays are `scoring.decay`'s, with ages in exact microseconds, and a story's
 strength is the same product taken in the same order (strongest first), so stories and their
@@ -40,10 +41,13 @@ kept polynomials add an ulp or two, so levels agree to about 1e-12, far below th
 a point shown. Wording keys read from the store are kept as 62-bit hashes: only whether two
 reports of one story share a wording matters.
 
-Memory (a dashboard holds a ledger of a million hits all day): codes, keys and positions are
-kept as narrow as their values allow, a hit's value and label as one code of the pairs that
-occur, titles as one buffer; a score's stories stay in the arrays what counted was made of,
-shared between the scenarios that count the same track, rather than copied into a table.
+Memory (a dashboard holds a ledger of a million hits all day): a hit is its entry row,
+indicator and extra (8 bytes); what an entry's hits share (key, source, story, time,
+wording) is kept once, in the entry's row, and tracks, what counted and the kept stories
+hold positions and read the rest through them. Codes, keys and positions are as narrow as
+their values allow, a hit's value and label one code of the pairs that occur, titles one
+buffer; a score's stories stay in the arrays what counted was made of, shared between the
+scenarios that count the same track, rather than copied into a table.
 """
 
 from __future__ import annotations
