@@ -1013,18 +1013,19 @@ class Ledger:
         if cached is not None:
             return cached
         chosen, factor = self._chosen_at(key, half_life, at, stories=True)
-        strength = chosen.strength if factor is None else chosen.strength * factor
-        if len(strength):
-            missing = np.multiply.reduceat(1.0 - strength, chosen.starts)
-        else:
-            missing = np.zeros(0)
+        # Each story's strength is 1 - prod(1 - a_i), made in place: a million reports'
+        # temporaries are fresh pages to fault in at every refresh.
+        missing = chosen.strength * (1.0 if factor is None else factor)
+        np.subtract(1.0, missing, out=missing)
+        missing = np.multiply.reduceat(missing, chosen.starts) if len(missing) else np.zeros(0)
+        strength = np.subtract(1.0, missing, out=missing)
         fresh = self._fresh(chosen)
         stories: _Stories | _Kept
         if fresh is None:
-            stories = chosen.stories.with_strength(1.0 - missing)
+            stories = chosen.stories.with_strength(strength)
         else:  # stories new hits touched are scored in `_recent`
             keep, kept = fresh
-            stories = kept.with_strength((1.0 - missing)[keep])
+            stories = kept.with_strength(strength[keep])
         self._cache[(*key, half_life, at)] = stories
         return stories
 
