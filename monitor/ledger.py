@@ -1589,10 +1589,10 @@ class StoryTable(Sequence[Story]):
                      float(self._value("strength", j)), ref.reports, ref.copies, points)
 
     def _points(self) -> F64:
-        ev = self._all("evidence")
+        ev = self._all("evidence")  # a new array: scaled in place
         if self.total <= 0:
             return np.zeros(len(ev))
-        return ev * (self.level / self.total)
+        return np.multiply(ev, self.level / self.total, out=ev)
 
     def rounded_at(self, places: int = 1) -> F64:
         """Every story's points as `scoring.round_points` rounds them, by position in the
@@ -1605,21 +1605,26 @@ class StoryTable(Sequence[Story]):
     def _round(self, places: int) -> F64:
         unit = 10 ** places
         target = round(self.level * unit)
-        raw = self._points() * unit
+        # In place where it can be (a story's points at each step, for every scenario, at
+        # every refresh): the same operations in the same order.
+        raw = self._points()
+        raw *= unit
         floors = np.floor(raw)
         spare = target - int(np.sum(floors))
         k = abs(spare)
         if k:
             # The k largest remainders (smallest when taking units back), ties to the
             # earlier story: what the reference's stable sort picks, found in linear time.
-            frac = raw - floors
-            key = -frac if spare > 0 else frac
+            key = np.subtract(raw, floors, out=raw)
+            if spare > 0:
+                np.negative(key, out=key)
             k = min(k, len(key))
             edge = np.partition(key, k - 1)[k - 1]
             take = np.flatnonzero(key < edge)
             ties = self._in_story_order(np.flatnonzero(key == edge))[:k - len(take)]
             floors[np.concatenate([take, ties])] += 1 if spare > 0 else -1
-        return floors / unit
+        floors /= unit
+        return floors
 
     def newest_at(self, limit: int) -> list[int]:
         """The positions in the table of the `limit` stories with the latest reports,
