@@ -36,9 +36,10 @@ from monitor.model import Entry, Hit
 from monitor.regex_literals import required_literals
 from monitor.text import (
     WORD,
+    decoded,
     fold,
     joined_word_source,
-    joined_written_string,
+    joined_written_tokens,
     joined_written_words,
 )
 
@@ -98,7 +99,7 @@ class _Doc:
         self._keys = keys
         self._tokens: list[str] | None = None
         self._orig: list[str] | None = None
-        self._written: str | None = None
+        self._written: list[bytes] | None = None
         self._rx: dict[TermId, list[int]] = {}
         self._fields: tuple[tuple[int, str, list[int]], ...] | None = None
         self._folded: tuple[str, str] | None = None
@@ -126,7 +127,7 @@ class _Doc:
         if found is None:
             if tid not in self.found:
                 return []
-            found = self._positions[tid] = self.find_all(self._keys[tid])
+            found = self._positions[tid] = self.find_all(self._keys.get(tid, tid))
         return found
 
     def in_part(self, tid: TermId, in_title: bool) -> bool:
@@ -136,7 +137,7 @@ class _Doc:
         if found is None:
             if tid not in self.found:
                 return False
-            key = self._keys[tid]
+            key = self._keys.get(tid, tid)
             # A key stands inside the part its leading space is in: no key holds the `|`.
             if in_title:
                 return self.norm.find(key, 0, self.sep + 1) >= 0
@@ -171,28 +172,17 @@ class _Doc:
         orig = self._orig
         return orig[index] if width == 1 else " ".join(orig[index: index + width])
 
-    def written_string(self) -> str:
-        """The words as written, aligned with `norm` less its leading space (see
-        `text.joined_written_string`); empty when they cannot be aligned."""
-        written = self._written
-        if written is None:
+    def written(self, index: int, width: int) -> str:
+        """What `original_words` gives, read from the written words still encoded (see
+        `text.joined_written_tokens`) when they align with the tokens."""
+        tokens = self._written
+        if tokens is None:
             source = self._source
-            written = self._written = (
-                source is not None and joined_written_string(source, _SEP)) or ""
-        return written
-
-    def written(self, pos: int, width: int) -> str:
-        """The words of the entry as written, for the `width` tokens from the one whose
-        leading space is at `pos` of `norm` (what `original_words` gives for that token)."""
-        written = self.written_string()
-        if not written:  # the written words do not align with norm: count tokens instead
-            return self.original_words(self.norm.count(" ", 0, pos), width)
-        find = self.norm.find
-        end = pos
-        for _ in range(width):
-            end = find(" ", end + 1)
-        # norm has one more character in front than the written string.
-        return written[pos:end - 1]
+            tokens = self._written = (
+                source is not None and joined_written_tokens(source, _SEP)) or []
+        if not tokens:
+            return self.original_words(index, width)
+        return decoded(tokens[index] if width == 1 else b" ".join(tokens[index:index + width]))
 
     def folded(self) -> tuple[str, str]:
         """The folded title and summary, with their punctuation (what `re:` terms read)."""
@@ -247,6 +237,9 @@ does, each a tuple of term sets that must all have an occurring term. None when 
 be told (regexes)."""
 _MAX_ROUTES = 8
 """More alternatives than this are merged into one looser condition."""
+Sure = frozenset[tuple[frozenset[TermId], ...]]
+"""The alternatives of a clause's routes that are sufficient as well as necessary: when each
+of their sets has an occurring term, the clause holds, and its tree need not run."""
 
 
 @dataclass
@@ -259,6 +252,7 @@ class _Node:
     """The clause is one non-regex term looked for anywhere in the item."""
     in_title: bool | None = None
     """The clause is one non-regex term looked for in the title (True) or summary (False)."""
+    sure: Sure = frozenset()
 
 
 class _TermSet:
@@ -631,7 +625,9 @@ class _Compiler:
         if scope == TEXT:
             def anywhere(doc: _Doc) -> bool:
                 return tid in doc.found
-            return _Node(anywhere, ((frozenset({tid}),),), [(term, scope)], plain=True)
+            alternative = (frozenset({tid}),)
+            return _Node(anywhere, (alternative,), [(term, scope)], plain=True,
+                         sure=frozenset({alternative}))
         in_title = scope == TITLE
 
         def scoped(doc: _Doc) -> bool:
@@ -645,11 +641,17 @@ class _Compiler:
         # One of the children must hold, so one of their alternatives must (if every child
         # has them). Alternatives of one set each merge into one: a term of any of them.
         routes: Routes = None
+        sure: Sure = frozenset()
         if all(n.routes is not None for n in nodes):
             alternatives = [a for n in nodes for a in n.routes or ()]
             single = frozenset().union(*(a[0] for a in alternatives if len(a) == 1))
             multiple = [a for a in alternatives if len(a) > 1]
             routes = _capped([(single,), *multiple] if single else multiple)
+            # A term of the merged set is sufficient only if each set it merges was.
+            sufficient = frozenset().union(*(n.sure for n in nodes))
+            single_sure = all(a in sufficient for a in alternatives if len(a) == 1)
+            sure = frozenset(a for a in routes or () if a in sufficient
+                             or (single_sure and a == (single,)))
         # Plain terms anywhere in the item are one set test, however long the list.
         plain = frozenset(n.positive[0][0].id for n in nodes if n.plain)
         # Terms in one part of the item: only those that occur are looked for there.
@@ -673,7 +675,7 @@ class _Compiler:
                 if p(doc):
                     return True
             return False
-        return _Node(pred, routes, [t for n in nodes for t in n.positive])
+        return _Node(pred, routes, [t for n in nodes for t in n.positive], sure=sure)
 
     @staticmethod
     def _all(parts: list[_Node], negative: list[_Node]) -> _Node:
@@ -681,18 +683,24 @@ class _Compiler:
         negs = tuple(n.pred for n in negative)
         # Every part must hold, so one alternative of each: combine them.
         routes: Routes = None
+        # An alternative made of sufficient ones of every part is sufficient, unless a part
+        # has no routes (a regex) or a `not` must be checked too.
+        sure: Sure = frozenset()
         for n in parts:
             if n.routes is None:
                 continue
             if routes is None:
-                routes = n.routes
+                routes, sure = n.routes, n.sure
                 continue
-            mine = n.routes
+            mine, mine_sure = n.routes, n.sure
             if len(routes) * len(mine) > _MAX_ROUTES:
-                mine = _merged(mine)
+                mine, mine_sure = _merged(mine), frozenset()
                 if len(routes) * len(mine) > _MAX_ROUTES:
-                    routes = _merged(routes)
+                    routes, sure = _merged(routes), frozenset()
+            sure = frozenset(_route((*a, *b)) for a in sure for b in mine_sure)
             routes = tuple(_route((*a, *b)) for a in routes for b in mine)
+        if negs or any(n.routes is None for n in parts):
+            sure = frozenset()
 
         if not negs and len(preds) == 1:
             pred = preds[0]
@@ -705,13 +713,13 @@ class _Compiler:
                     if n(doc):
                         return False
                 return True
-        return _Node(pred, routes, [t for n in parts for t in n.positive])
+        return _Node(pred, routes, [t for n in parts for t in n.positive], sure=sure)
 
     # indicators
 
     def indicator(
         self, ind: Indicator, path: Path_
-    ) -> tuple[IndicatorRule, Routes] | None:
+    ) -> tuple[IndicatorRule, Routes, Sure] | None:
         node = self.clause(ind.match, (*path, "match"), TEXT)
         if node is None:
             return None
@@ -741,7 +749,7 @@ class _Compiler:
         labels = in_title + anywhere
         rule = IndicatorRule(ind.id, ind.title, node.pred, _TermSet(node.positive),
                              value, tuple(labels))
-        return rule, node.routes
+        return rule, node.routes, node.sure
 
 
 def _route(sets: Iterable[frozenset[TermId]]) -> tuple[frozenset[TermId], ...]:
@@ -865,7 +873,7 @@ class Rules:
     """Compiled indicators: `match(entry)` says which indicators an entry is evidence for."""
 
     def __init__(self, config: Config, indicators: Sequence[IndicatorRule],
-                 routes: Sequence[Routes], compiler: _Compiler) -> None:
+                 routes: Sequence[Routes], sure: Sequence[Sure], compiler: _Compiler) -> None:
         self.config = config
         self.indicators = tuple(indicators)
         # One automaton holds every word, prefix, phrase and anchor of a gapped phrase, so one
@@ -873,10 +881,12 @@ class Rules:
         # only when a rule asks. Most keys are the ids of their terms (see TermId); the others
         # (anchors of phrases with a gap) are resolved after the scan.
         self._key_of: dict[TermId, str] = {}
+        """The key of each term that has one but is not its own key (see TermId): few, so the
+        lookup a position needs reads a small table, not one entry of thousands."""
         special: dict[str, tuple[bool, tuple[TermId, ...],
                                  tuple[tuple[TermId, re.Pattern[str]], ...]]] = {}
         for key, (simple, anchored) in compiler.keys.items():
-            self._key_of.update((tid, key) for tid in simple)
+            self._key_of.update((tid, key) for tid in simple if tid != key)
             if simple != [key] or anchored:
                 special[key] = (key in simple, tuple(tid for tid in simple if tid != key),
                                 tuple((tid, _phrase_pattern(parts)) for tid, _, parts in anchored))
@@ -910,8 +920,8 @@ class Rules:
         def cost(terms: frozenset[TermId]) -> tuple[int, int]:
             return sum(popularity[t] for t in terms), len(terms)
 
-        triggers: dict[TermId, list[tuple[int, frozenset[TermId]]]] = {}
-        more: list[tuple[int, tuple[frozenset[TermId], ...]]] = []
+        triggers: dict[TermId, list[tuple[int, frozenset[TermId] | None, bool]]] = {}
+        more: list[tuple[int, tuple[frozenset[TermId], ...], bool]] = []
         always: list[int] = []
         for i, alternatives in enumerate(routes):
             if alternatives is None or not all(alternatives):
@@ -921,19 +931,21 @@ class Rules:
                 # The rarest set triggers; the others are checked rarest first, so a check
                 # that fails stops early.
                 trigger, *rest = sorted(sets, key=cost)
+                holds = sets in sure[i]
                 for tid in trigger:
                     entries = triggers.setdefault(tid, [])
-                    if not rest:  # the trigger itself is the one more term that occurs
-                        entries.append((i, frozenset({tid})))
+                    if not rest:  # the trigger is the only set: nothing more to check
+                        entries.append((i, None, holds))
                     elif len(rest) == 1:
-                        entries.append((i, rest[0]))
+                        entries.append((i, rest[0], holds))
                     else:
-                        entries.append((-1 - len(more), rest[0]))
-                        more.append((i, tuple(rest[1:])))
+                        entries.append((-1 - len(more), rest[0], holds))
+                        more.append((i, tuple(rest[1:]), holds))
         self._triggers = {tid: tuple(dict.fromkeys(entries)) for tid, entries in triggers.items()}
-        """Term id -> (indicator, term set) pairs: the indicator is a candidate when the term
-        and one of the set occur. A negative indicator points into `_more`, for alternatives
-        with more sets to check."""
+        """Term id -> (indicator, term set, sure) entries: the indicator is a candidate when
+        the term and one of the set (if any) occur, and holds without running its clause tree
+        if the entry is sure. A negative indicator points into `_more`, for alternatives with
+        more sets to check."""
         self._trigger_ids = frozenset(self._triggers)
         self._more = tuple(more)
         self._always = tuple(always)
@@ -954,23 +966,27 @@ class Rules:
             summary = summary[: cut if cut > 0 else limit]
         doc = self._scan(title, summary)
         found = doc.found
-        candidates = set(self._always)
+        # Indicator -> whether it holds already (a sure alternative of it is satisfied).
+        candidates = dict.fromkeys(self._always, False)
         triggers = self._triggers
         for tid in self._trigger_ids.intersection(found):
-            for i, required in triggers[tid]:
-                if not required.isdisjoint(found):
+            for i, required, holds in triggers[tid]:
+                if required is None or not required.isdisjoint(found):
                     if i < 0:
-                        i, others = self._more[-1 - i]
+                        i, others, holds = self._more[-1 - i]
                         if any(s.isdisjoint(found) for s in others):
                             continue
-                    candidates.add(i)
+                    if holds:
+                        candidates[i] = True
+                    elif i not in candidates:
+                        candidates[i] = False
         if not candidates:
             return []
         hits = []
         indicators = self.indicators
         for i in sorted(candidates):
             rule = indicators[i]
-            if rule.pred(doc):
+            if candidates[i] or rule.pred(doc):
                 hits.append(self._hit(rule, doc))
         return hits
 
@@ -1069,12 +1085,14 @@ def compile_config(config: Config) -> tuple[Rules, list[Problem]]:
         compiler.expand(name, ("lists", name))
     rules: list[IndicatorRule] = []
     routes: list[Routes] = []
+    sure: list[Sure] = []
     for ind in config.indicators:
         compiled = compiler.indicator(ind, config.indicator_paths[ind.id])
         if compiled is not None:
             rules.append(compiled[0])
             routes.append(compiled[1])
-    return Rules(config, rules, routes, compiler), compiler.problems
+            sure.append(compiled[2])
+    return Rules(config, rules, routes, sure, compiler), compiler.problems
 
 
 def check_examples(rules: Rules) -> tuple[int, list[Problem]]:
@@ -1123,29 +1141,10 @@ def _quote(text: str) -> str:
 def _evidence_words(doc: _Doc, rule: IndicatorRule) -> tuple[str, ...]:
     """The entry's words that the rule's positive terms found, in reading order, once each."""
     positive = rule.positive
-    found: list[tuple[int, int, str]] = []
+    spans: list[tuple[int, int]] = []
+    """(token index, -width) of each occurrence: longer phrases first where two start."""
     sep = doc.sep
     shapes = positive.shapes
-    written = doc.written_string()
-    if written and not positive.regexes:
-        # Positions in the word string order occurrences as token indices do, and the
-        # written string gives their words at the same offsets. (A loop of its own: folded
-        # into the one below, with a test per occurrence, the matcher ran some 3% slower at a
-        # thousand indicators.)
-        find = doc.norm.find
-        for tid in positive.ids.intersection(doc.found):
-            positions = doc.positions(tid)
-            for width, scope in shapes[tid]:
-                in_title = scope == TITLE
-                for pos in positions:
-                    if scope == TEXT or (pos < sep) == in_title:
-                        end = find(" ", pos + 1)
-                        for _ in range(width - 1):
-                            end = find(" ", end + 1)
-                        # norm has one more character in front than the written string.
-                        found.append((pos, -width, written[pos:end - 1]))
-        found.sort()
-        return tuple(dict.fromkeys(words for _, _, words in found))
     count = doc.norm.count
     for tid in positive.ids.intersection(doc.found):
         positions = doc.positions(tid)
@@ -1153,12 +1152,16 @@ def _evidence_words(doc: _Doc, rule: IndicatorRule) -> tuple[str, ...]:
             in_title = scope == TITLE
             for pos in positions:
                 if scope == TEXT or (pos < sep) == in_title:
-                    found.append((count(" ", 0, pos), -width, doc.written(pos, width)))
+                    spans.append((count(" ", 0, pos), -width))
     for term, scope in positive.regexes:
         for index in _positions(doc, term, scope):
-            found.append((index, -1, doc.original_words(index, 1)))
-    found.sort()
-    return tuple(dict.fromkeys(words for _, _, words in found))
+            spans.append((index, -1))
+    written = doc.written
+    if len(spans) == 1:
+        index, width = spans[0]
+        return (written(index, -width),)
+    spans.sort()
+    return tuple(dict.fromkeys([written(index, -width) for index, width in spans]))
 
 
 @dataclass(frozen=True)
