@@ -237,9 +237,11 @@ does, each a tuple of term sets that must all have an occurring term. None when 
 be told (regexes)."""
 _MAX_ROUTES = 8
 """More alternatives than this are merged into one looser condition."""
-Sure = frozenset[tuple[frozenset[TermId], ...]]
-"""The alternatives of a clause's routes that are sufficient as well as necessary: when each
-of their sets has an occurring term, the clause holds, and its tree need not run."""
+Sure = dict[tuple[frozenset[TermId], ...], frozenset[TermId]]
+"""The alternatives of a clause's routes that are sufficient as well as necessary, each with
+its veto: when each set of the alternative has an occurring term and no term of the veto
+occurs (the terms of `not:` clauses, the veto of a part), the clause holds, and its tree need
+not run. When a term of the veto occurs, the tree decides."""
 
 
 @dataclass
@@ -252,7 +254,10 @@ class _Node:
     """The clause is one non-regex term looked for anywhere in the item."""
     in_title: bool | None = None
     """The clause is one non-regex term looked for in the title (True) or summary (False)."""
-    sure: Sure = frozenset()
+    sure: Sure = field(default_factory=dict)
+    either: frozenset[TermId] | None = None
+    """The clause holds exactly when one of these terms occurs anywhere (plain terms and `any`
+    of them): what a `not:` of it adds to a veto."""
 
 
 class _TermSet:
@@ -316,7 +321,7 @@ class _TermSet:
         return out
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class IndicatorRule:
     """One compiled indicator."""
 
@@ -328,7 +333,7 @@ class IndicatorRule:
     labels: tuple[tuple[str, Pred], ...]
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class _ValueRule:
     near: _TermSet
     within: int
@@ -627,7 +632,7 @@ class _Compiler:
                 return tid in doc.found
             alternative = (frozenset({tid}),)
             return _Node(anywhere, (alternative,), [(term, scope)], plain=True,
-                         sure=frozenset({alternative}))
+                         sure={alternative: frozenset()}, either=frozenset({tid}))
         in_title = scope == TITLE
 
         def scoped(doc: _Doc) -> bool:
@@ -641,17 +646,26 @@ class _Compiler:
         # One of the children must hold, so one of their alternatives must (if every child
         # has them). Alternatives of one set each merge into one: a term of any of them.
         routes: Routes = None
-        sure: Sure = frozenset()
+        sure: Sure = {}
         if all(n.routes is not None for n in nodes):
             alternatives = [a for n in nodes for a in n.routes or ()]
             single = frozenset().union(*(a[0] for a in alternatives if len(a) == 1))
             multiple = [a for a in alternatives if len(a) > 1]
             routes = _capped([(single,), *multiple] if single else multiple)
-            # A term of the merged set is sufficient only if each set it merges was.
-            sufficient = frozenset().union(*(n.sure for n in nodes))
-            single_sure = all(a in sufficient for a in alternatives if len(a) == 1)
-            sure = frozenset(a for a in routes or () if a in sufficient
-                             or (single_sure and a == (single,)))
+            # Whichever child's alternative holds, its clause holds (unless its veto occurs):
+            # a term of the merged set is sufficient if each set it merges was, under all
+            # their vetoes.
+            sufficient: Sure = {}
+            for n in nodes:
+                for a, veto in n.sure.items():
+                    if a not in sufficient or len(veto) < len(sufficient[a]):
+                        sufficient[a] = veto
+            singles = [a for a in alternatives if len(a) == 1]
+            for a in routes or ():
+                if a in sufficient:
+                    sure[a] = sufficient[a]
+                elif a == (single,) and all(s in sufficient for s in singles):
+                    sure[a] = frozenset().union(*(sufficient[s] for s in singles))
         # Plain terms anywhere in the item are one set test, however long the list.
         plain = frozenset(n.positive[0][0].id for n in nodes if n.plain)
         # Terms in one part of the item: only those that occur are looked for there.
@@ -675,7 +689,10 @@ class _Compiler:
                 if p(doc):
                     return True
             return False
-        return _Node(pred, routes, [t for n in nodes for t in n.positive], sure=sure)
+        either = (frozenset().union(*(n.either or () for n in nodes))
+                  if all(n.either is not None for n in nodes) else None)
+        return _Node(pred, routes, [t for n in nodes for t in n.positive], sure=sure,
+                     either=either)
 
     @staticmethod
     def _all(parts: list[_Node], negative: list[_Node]) -> _Node:
@@ -683,9 +700,10 @@ class _Compiler:
         negs = tuple(n.pred for n in negative)
         # Every part must hold, so one alternative of each: combine them.
         routes: Routes = None
-        # An alternative made of sufficient ones of every part is sufficient, unless a part
-        # has no routes (a regex) or a `not` must be checked too.
-        sure: Sure = frozenset()
+        # An alternative made of sufficient ones of every part is sufficient under all their
+        # vetoes and the terms of the `not:` clauses, unless a part has no routes (a regex)
+        # or a `not:` is more than plain terms.
+        sure: Sure = {}
         for n in parts:
             if n.routes is None:
                 continue
@@ -694,17 +712,24 @@ class _Compiler:
                 continue
             mine, mine_sure = n.routes, n.sure
             if len(routes) * len(mine) > _MAX_ROUTES:
-                mine, mine_sure = _merged(mine), frozenset()
+                mine, mine_sure = _merged(mine), {}
                 if len(routes) * len(mine) > _MAX_ROUTES:
-                    routes, sure = _merged(routes), frozenset()
-            sure = frozenset(_route((*a, *b)) for a in sure for b in mine_sure)
+                    routes, sure = _merged(routes), {}
+            sure = {_route((*a, *b)): va | vb for a, va in sure.items()
+                    for b, vb in mine_sure.items()}
             routes = tuple(_route((*a, *b)) for a in routes for b in mine)
-        if negs or any(n.routes is None for n in parts):
-            sure = frozenset()
+        if any(n.routes is None for n in parts) or any(n.either is None for n in negative):
+            sure = {}
+        elif negative:
+            vetoed = frozenset().union(*(n.either or () for n in negative))
+            sure = {a: veto | vetoed for a, veto in sure.items()}
 
         if not negs and len(preds) == 1:
             pred = preds[0]
+            either = parts[0].either
         else:
+            either = None
+
             def pred(doc: _Doc) -> bool:
                 for p in preds:
                     if not p(doc):
@@ -713,7 +738,8 @@ class _Compiler:
                     if n(doc):
                         return False
                 return True
-        return _Node(pred, routes, [t for n in parts for t in n.positive], sure=sure)
+        return _Node(pred, routes, [t for n in parts for t in n.positive], sure=sure,
+                     either=either)
 
     # indicators
 
@@ -920,8 +946,9 @@ class Rules:
         def cost(terms: frozenset[TermId]) -> tuple[int, int]:
             return sum(popularity[t] for t in terms), len(terms)
 
-        triggers: dict[TermId, list[tuple[int, frozenset[TermId] | None, bool]]] = {}
-        more: list[tuple[int, tuple[frozenset[TermId], ...], bool]] = []
+        Veto = frozenset[TermId] | None
+        triggers: dict[TermId, list[tuple[int, frozenset[TermId] | None, Veto]]] = {}
+        more: list[tuple[int, tuple[frozenset[TermId], ...], Veto]] = []
         always: list[int] = []
         for i, alternatives in enumerate(routes):
             if alternatives is None or not all(alternatives):
@@ -931,21 +958,21 @@ class Rules:
                 # The rarest set triggers; the others are checked rarest first, so a check
                 # that fails stops early.
                 trigger, *rest = sorted(sets, key=cost)
-                holds = sets in sure[i]
+                veto = sure[i].get(sets)
                 for tid in trigger:
                     entries = triggers.setdefault(tid, [])
                     if not rest:  # the trigger is the only set: nothing more to check
-                        entries.append((i, None, holds))
+                        entries.append((i, None, veto))
                     elif len(rest) == 1:
-                        entries.append((i, rest[0], holds))
+                        entries.append((i, rest[0], veto))
                     else:
-                        entries.append((-1 - len(more), rest[0], holds))
-                        more.append((i, tuple(rest[1:]), holds))
+                        entries.append((-1 - len(more), rest[0], veto))
+                        more.append((i, tuple(rest[1:]), veto))
         self._triggers = {tid: tuple(dict.fromkeys(entries)) for tid, entries in triggers.items()}
-        """Term id -> (indicator, term set, sure) entries: the indicator is a candidate when
-        the term and one of the set (if any) occur, and holds without running its clause tree
-        if the entry is sure. A negative indicator points into `_more`, for alternatives with
-        more sets to check."""
+        """Term id -> (indicator, term set, veto) entries: the indicator is a candidate when
+        the term and one of the set (if any) occur; if the alternative is sure, it holds
+        unless a term of its veto occurs (see Sure), and None otherwise. A negative indicator
+        points into `_more`, for alternatives with more sets to check."""
         self._trigger_ids = frozenset(self._triggers)
         self._more = tuple(more)
         self._always = tuple(always)
@@ -966,27 +993,29 @@ class Rules:
             summary = summary[: cut if cut > 0 else limit]
         doc = self._scan(title, summary)
         found = doc.found
-        # Indicator -> whether it holds already (a sure alternative of it is satisfied).
-        candidates = dict.fromkeys(self._always, False)
+        # Indicator -> the veto of a sure alternative of it that is satisfied, else None.
+        candidates: dict[int, frozenset[TermId] | None] = dict.fromkeys(self._always)
         triggers = self._triggers
         for tid in self._trigger_ids.intersection(found):
-            for i, required, holds in triggers[tid]:
+            for i, required, veto in triggers[tid]:
                 if required is None or not required.isdisjoint(found):
                     if i < 0:
-                        i, others, holds = self._more[-1 - i]
+                        i, others, veto = self._more[-1 - i]
                         if any(s.isdisjoint(found) for s in others):
                             continue
-                    if holds:
-                        candidates[i] = True
+                    if veto is not None:
+                        if candidates.get(i) is None:
+                            candidates[i] = veto
                     elif i not in candidates:
-                        candidates[i] = False
+                        candidates[i] = None
         if not candidates:
             return []
         hits = []
         indicators = self.indicators
         for i in sorted(candidates):
             rule = indicators[i]
-            if candidates[i] or rule.pred(doc):
+            veto = candidates[i]
+            if (veto is not None and veto.isdisjoint(found)) or rule.pred(doc):
                 hits.append(self._hit(rule, doc))
         return hits
 
