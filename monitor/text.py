@@ -136,8 +136,9 @@ def _encoded(text: str) -> bytes | None:
         return None
 
 
-def _decoded(b: bytes) -> str:
-    """What `_encoded` gave, or bytes translated from it, as text again."""
+def decoded(b: bytes) -> str:
+    """What `_encoded` gave, or bytes translated from it (such as the tokens of
+    `joined_written_tokens`), as text again."""
     return b.decode() if b.isascii() else codecs.charmap_decode(b, "strict", _DECODE_1251)[0]
 
 
@@ -158,7 +159,7 @@ def word_string(text: str) -> str:
     if b.find(b"\0") >= 0:
         return " ".join(fold_words(text))
     b = _single_spaced(b)
-    return _decoded(b)
+    return decoded(b)
 
 
 def joined_word_string(first: str, mark: str, second: str) -> str:
@@ -170,13 +171,13 @@ def joined_word_string(first: str, mark: str, second: str) -> str:
 
 def joined_word_source(first: str, mark: str, second: str) -> tuple[str, bytes | None]:
     """`joined_word_string`, with the encoded text it folded through its byte table (None when
-    it took the long way): what `joined_written_string` reads the written words from."""
+    it took the long way): what `joined_written_tokens` reads the written words from."""
     raw = _encoded(f"{first}\x7f{second}")
     if raw is not None:
         b = raw.translate(_FOLDED_JOINED, b"\xad")
         if b.find(b"\0") < 0 and b.count(b"\x7f") == 1:
             b = _single_spaced(b.replace(b"\x7f", f" {mark} ".encode()))
-            return _decoded(b), raw
+            return decoded(b), raw
     return " ".join(w for w in (word_string(first), mark, word_string(second)) if w), None
 
 
@@ -186,7 +187,7 @@ def written_words(text: str) -> list[str]:
     if raw is None:
         return WORD.findall(text)
     b = raw.translate(_WRITTEN_BYTES)
-    return _decoded(b).split()
+    return decoded(b).split()
 
 
 def joined_written_words(first: str, mark: str, second: str) -> list[str]:
@@ -196,24 +197,25 @@ def joined_written_words(first: str, mark: str, second: str) -> list[str]:
     if raw is not None:
         b = raw.translate(_WRITTEN_JOINED)
         if b.count(b"\x7f") == 1:
-            text = _decoded(b)
+            text = decoded(b)
             return text.replace("\x7f", f" {mark} ").split()
     return [*WORD.findall(first), mark, *WORD.findall(second)]
 
 
-def joined_written_string(source: bytes, mark: str) -> str | None:
+def joined_written_tokens(source: bytes, mark: str) -> list[bytes] | None:
     """The words as written of the two texts `joined_word_source` folded into `source`, with
-    `mark` between them, separated by single spaces and aligned character for character with
-    the word string it returned; None when they cannot be aligned.
+    `mark` between them, still encoded (`decoded` turns one into text): one for each word of
+    the word string it returned, in order; None when they cannot be aligned.
 
     They align whenever the fold went through the byte table and dropped no soft hyphen: that
     table and the written one then agree byte for byte on what separates words, and fold each
-    letter to one letter. A rule can then cut the words of a match as written out of this
-    string at the match's own offsets, without splitting the whole text into words."""
+    letter to one letter. Splitting the bytes skips the single spacing and the decoding of
+    the whole text that a string of the written words would need: a rule decodes only the
+    few words a match cut out of it."""
     if source.find(b"\xad") >= 0:
         return None
-    b = _single_spaced(source.translate(_WRITTEN_JOINED).replace(b"\x7f", f" {mark} ".encode()))
-    return _decoded(b)
+    # Only ASCII whitespace splits bytes, and the table leaves no other separator.
+    return source.translate(_WRITTEN_JOINED).replace(b"\x7f", f" {mark} ".encode()).split()
 
 
 def words(text: str) -> list[str]:

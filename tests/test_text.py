@@ -7,10 +7,11 @@ from hypothesis import strategies as st
 
 from monitor.text import (
     WORD,
+    decoded,
     fold,
     joined_word_source,
     joined_word_string,
-    joined_written_string,
+    joined_written_tokens,
     joined_written_words,
     plain_text,
     word_string,
@@ -70,25 +71,25 @@ def test_written_words_are_the_words_as_written(first: str, second: str) -> None
 
 @settings(max_examples=500)
 @given(_NEWS_TEXT, _NEWS_TEXT)
-def test_the_written_string_aligns_with_the_word_string(first: str, second: str) -> None:
+def test_the_written_tokens_align_with_the_word_string(first: str, second: str) -> None:
     folded, source = joined_word_source(first, "|", second)
     assert folded == joined_word_string(first, "|", second)
-    written = joined_written_string(source, "|") if source is not None else None
-    if written is None:
+    tokens = joined_written_tokens(source, "|") if source is not None else None
+    if tokens is None:
         return
-    assert len(written) == len(folded)
-    assert written.split(" ") == joined_written_words(first, "|", second)
-    # The same spaces, so a token's offsets in one are its offsets in the other.
-    assert [i for i, c in enumerate(written) if c == " "] == [
-        i for i, c in enumerate(folded) if c == " "]
+    written = [decoded(t) for t in tokens]
+    assert written == joined_written_words(first, "|", second)
+    # One token for each word, each as long as its folded form.
+    assert [len(w) for w in written] == [len(w) for w in folded.split(" ")]
 
 
 def written_string(first: str, second: str) -> str | None:
     source = joined_word_source(first, "|", second)[1]
-    return None if source is None else joined_written_string(source, "|")
+    tokens = None if source is None else joined_written_tokens(source, "|")
+    return None if tokens is None else " ".join(decoded(t) for t in tokens)
 
 
-def test_the_written_string_keeps_case_and_letters_as_written() -> None:
+def test_the_written_tokens_keep_case_and_letters_as_written() -> None:
     assert written_string("Шойгу «снят»", "ЁЛКА, Key-Rate") == "Шойгу снят | ЁЛКА Key Rate"
     assert written_string("Рос\u00adнефть", "") is None  # a soft hyphen
     assert written_string("Café", "") is None  # folding decomposes
