@@ -482,7 +482,7 @@ def test_crowded_stories_are_found_as_one_entry_at_a_time_finds_them(
         assert set(found.tolist()) == retro
 
 
-@settings(max_examples=10, deadline=None)
+@settings(max_examples=5, deadline=None)
 @given(seed=st.integers(0, 2**32))
 def test_one_ledger_scored_moment_after_moment_gives_the_reference_views_at_each(
         seed: int) -> None:
