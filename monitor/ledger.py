@@ -470,7 +470,9 @@ class _Chosen:
         self.stories = stories
         """The stories, without their strengths."""
         self.at: int | None = None
-        self._poly: tuple[list[float], I64] | None = None
+        self._poly: list[float] | None = None
+        """Once compacted: the small stories' sum, as coefficients of powers of the decay
+        factor (`total`)."""
         self.fresh: tuple[int, npt.NDArray[np.bool_], _Kept] | None = None
         """The stories no hit added since touched, all but their strengths (`_fresh`), with
         the generation of the touched stories they were found for and their mask."""
@@ -499,8 +501,7 @@ class _Chosen:
         if self.compacted and self._poly is not None and self.at is not None:
             # The kept sums move on: f**j of the polynomial's term j by g**j.
             g = 0.5 ** ((at - self.at) / 1e6 / half_life)
-            coefficients, big = self._poly
-            self._poly = ([c * g ** (j + 1) for j, c in enumerate(coefficients)], big)
+            self._poly = [c * g ** (j + 1) for j, c in enumerate(self._poly)]
         # As the reference takes them: ages in exact microseconds, then the power.
         rows = self.rows
         self.strength = self.reliability[self.sources[rows]] * np.power(
@@ -513,9 +514,7 @@ class _Chosen:
         holds a few numbers instead of a million reports."""
         if self.compacted:
             return
-        if self._poly is None:
-            self._poly = self._polynomial()
-        coefficients, big = self._poly
+        coefficients, big = self._polynomial()
         lens = _run_lens(self.starts, len(self.rows))[big]
         rows = np.repeat(self.starts[big], lens) + _ranks(lens)
         self.rows, self.strength = self.rows[rows], self.strength[rows]
@@ -524,7 +523,7 @@ class _Chosen:
         empty = np.zeros(0, np.int64)
         self.stories = _Stories(empty, np.zeros(0), None if self.weight is None
                                 else self.weight[big], empty, empty, empty)
-        self._poly = (coefficients, np.arange(len(big), dtype=np.int64))
+        self._poly = coefficients
         self.fresh = None
         self.compacted = True
 
@@ -535,34 +534,23 @@ class _Chosen:
         only the larger ones are multiplied out each time."""
         f = 1.0 if factor is None else factor
         if not self.compacted:
-            return self._direct(None, f)
+            return self._direct(f)
         assert self._poly is not None
-        coefficients = self._poly[0]
         out = 0.0
-        for c in reversed(coefficients):  # Horner, highest power first
+        for c in reversed(self._poly):  # Horner, highest power first
             out = out * f + c
         out *= f
-        # Only the large stories' reports are left, each story's in a run: all of them.
-        out += self._direct(None, f)
-        return out
+        # The large stories, the only ones whose reports are left.
+        return out + self._direct(f)
 
-    def _direct(self, stories: I64 | None, f: float) -> float:
-        """The sum of weight x strength of some stories (None: all), each multiplied out."""
-        if stories is None:
-            if not len(self.rows):
-                return 0.0
-            a = self.strength * f
-            strength = 1.0 - np.multiply.reduceat(1.0 - a, self.starts)
-            w = self.weight if self.weight is not None else 1.0
-            return float(np.sum(w * strength))
-        if not len(stories):
+    def _direct(self, f: float) -> float:
+        """The sum of weight x strength of the stories whose reports are kept, each
+        multiplied out."""
+        if not len(self.rows):
             return 0.0
-        lens = _run_lens(self.starts, len(self.rows))[stories]
-        rows = np.repeat(self.starts[stories], lens) + _ranks(lens)
-        a = self.strength[rows] * f
-        firsts = _run_firsts(lens)
-        strength = 1.0 - np.multiply.reduceat(1.0 - a, firsts)
-        w = self.weight[stories] if self.weight is not None else 1.0
+        a = self.strength * f
+        strength = 1.0 - np.multiply.reduceat(1.0 - a, self.starts)
+        w = self.weight if self.weight is not None else 1.0
         return float(np.sum(w * strength))
 
     def _polynomial(self) -> tuple[list[float], I64]:
