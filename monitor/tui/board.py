@@ -131,12 +131,17 @@ def reading_board(store: Store, config: Config) -> Board | None:
 
 
 def load_reading(store_url: str | None, indicators_path: Path | str) -> Board | None:
-    """`reading_board` over the store at `store_url` with the rules `load_board` uses (read
-    once for both)."""
+    """`reading_board` over the store at `store_url`, under the rules file as validated but
+    not compiled: the reading needs the scenarios, and compiling the matcher takes half a
+    second of a first screen that should take about one (`load_board` compiles them next, in
+    the same worker). ConfigError when the file has problems."""
+    from monitor.errors import ConfigError
+    from monitor.indicators import parse
     from monitor.store import Store
 
-    with _kept_lock:
-        config, _ = _kept(store_url, Path(indicators_path))
+    config, problems = parse(Path(indicators_path))
+    if config is None or problems:
+        raise ConfigError(problems)
     store = Store.open(store_url)
     try:
         return reading_board(store, config)
