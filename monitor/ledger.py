@@ -373,9 +373,10 @@ class _Stories:
     def __len__(self) -> int:
         return len(self.cluster)
 
-    def at(self, name: str, i: int) -> Any:
-        """Field `name` of story `i`."""
-        return getattr(self, name)[i]
+    def field(self, name: str, pos: Ints | int | None = None) -> Any:
+        """Field `name` of the stories at `pos` (None: all of them)."""
+        column = np.asarray(getattr(self, name))
+        return column if pos is None else column[pos]
 
     def with_strength(self, strength: F64) -> _Stories:
         """These stories at the given strengths (the memo shared)."""
@@ -384,23 +385,6 @@ class _Stories:
     def taken(self, keep: npt.NDArray[np.bool_]) -> _Kept:
         """The stories `keep` marks, without strengths, with a memo of their own."""
         return _Kept(self, np.flatnonzero(keep).astype(np.int32), np.zeros(0))
-
-    def newest(self, limit: int) -> Ints:
-        """The positions of the `limit` stories with the latest reports, and of every story
-        tied with the last of them, in position order."""
-        found = self.memo.get(("newest", limit))
-        if found is None:
-            found = self.memo[("newest", limit)] = _newest(self.latest, limit)
-        return found
-
-
-def _newest(latest: I64, limit: int) -> Ints:
-    """The positions of the `limit` latest of `latest`, and of every one tied with the last
-    of them, in position order."""
-    n = len(latest)
-    if limit < n:
-        return np.flatnonzero(latest >= np.partition(latest, n - limit)[n - limit])
-    return np.arange(n)
 
 
 class _Kept:
@@ -419,14 +403,12 @@ class _Kept:
     def __len__(self) -> int:
         return len(self.idx)
 
-    def at(self, name: str, i: int) -> Any:
-        """Field `name` of story `i`."""
+    def field(self, name: str, pos: Ints | int | None = None) -> Any:
+        """Field `name` of the stories at `pos` (None: all of them), read through their
+        positions among the stories they were taken from."""
         if name == "strength":
-            return self.strength[i]
-        return getattr(self.base, name)[self.idx[i]]
-
-    def field(self, name: str) -> npt.NDArray[Any]:
-        return np.asarray(getattr(self.base, name))[self.idx]
+            return self.strength if pos is None else self.strength[pos]
+        return np.asarray(getattr(self.base, name))[self.idx if pos is None else self.idx[pos]]
 
     @property
     def cluster(self) -> Ints:
@@ -444,12 +426,19 @@ class _Kept:
         """These stories at the given strengths (the memo shared)."""
         return _Kept(self.base, self.idx, strength, self.memo)
 
-    def newest(self, limit: int) -> Ints:
-        """As `_Stories.newest`."""
-        found = self.memo.get(("newest", limit))
-        if found is None:
-            found = self.memo[("newest", limit)] = _newest(self.latest, limit)
-        return found
+
+def _newest(stories: _Stories | _Kept, limit: int) -> Ints:
+    """The positions of the `limit` stories with the latest reports, and of every story tied
+    with the last of them, in position order (found once for the stories' columns)."""
+    found = stories.memo.get(("newest", limit))
+    if found is None:
+        latest, n = stories.latest, len(stories)
+        if limit < n:
+            found = np.flatnonzero(latest >= np.partition(latest, n - limit)[n - limit])
+        else:
+            found = np.arange(n)
+        stories.memo[("newest", limit)] = found
+    return found
 
 
 class _Chosen:
@@ -596,27 +585,18 @@ class _Part:
         """Each story's weight x strength."""
         return self.weight * self.stories.strength
 
-    def column(self, name: str) -> npt.NDArray[Any]:
-        """The stories' `name`: evidence, weight, or a field of `_Stories`."""
+    def column(self, name: str, pos: Ints | None = None) -> npt.NDArray[Any]:
+        """The stories' `name` (evidence, weight, or a field of the stories) at positions
+        `pos` (None: all of them), without the rest of the column."""
+        if name not in ("evidence", "weight"):
+            return np.asarray(self.stories.field(name, pos))
+        w: F64 | float = self.weight
+        if isinstance(w, np.ndarray):
+            w = w if pos is None else w[pos]
         if name == "evidence":
-            return self.evidence
-        if name == "weight":
-            if isinstance(self.weight, np.ndarray):
-                return self.weight
-            return np.full(len(self.stories), float(self.weight))
-        if isinstance(self.stories, _Kept):
-            return self.stories.field(name)
-        return np.asarray(getattr(self.stories, name))
-
-    def column_at(self, name: str, pos: Ints) -> npt.NDArray[Any]:
-        """`column(name)` at positions `pos`, without the rest of the column."""
-        if name in ("evidence", "weight"):
-            w = self.weight[pos] if isinstance(self.weight, np.ndarray) else \
-                np.full(len(pos), float(self.weight))
-            return w * self.stories.strength[pos] if name == "evidence" else w
-        if isinstance(self.stories, _Kept):
-            return np.asarray(getattr(self.stories.base, name))[self.stories.idx[pos]]
-        return np.asarray(getattr(self.stories, name))[pos]
+            return w * self.stories.field("strength", pos)
+        return w if isinstance(w, np.ndarray) else \
+            np.full(len(self.stories) if pos is None else len(pos), w)
 
 
 class Ledger:
@@ -1463,7 +1443,7 @@ class StoryTable(Sequence[Story]):
         out = np.empty(len(idx), np.float64 if name in _FLOATS else np.int64)
         for k in np.unique(part_of).tolist():
             mask = part_of == k
-            out[mask] = self.parts[k].column_at(name, idx[mask] - self._bounds[k][0])
+            out[mask] = self.parts[k].column(name, idx[mask] - self._bounds[k][0])
         return out
 
     def _one(self, j: int) -> tuple[int, int]:
@@ -1477,7 +1457,7 @@ class StoryTable(Sequence[Story]):
         if name in ("weight", "evidence"):
             w = part.weight[i] if isinstance(part.weight, np.ndarray) else part.weight
             return w if name == "weight" else w * part.stories.strength[i]
-        return part.stories.at(name, i)
+        return part.stories.field(name, i)
 
     def _code(self, idx: Ints) -> I64:
         """The indicator code of the story at each position in `idx`."""
@@ -1621,7 +1601,7 @@ class StoryTable(Sequence[Story]):
             return []
         # Each part's newest (found once for its columns) hold the table's: a story outside
         # them has `limit` newer ones in its own part.
-        idx = np.concatenate([lo + part.stories.newest(limit)
+        idx = np.concatenate([lo + _newest(part.stories, limit)
                               for (lo, _), part in zip(self._bounds, self.parts, strict=True)])
         latest = self._at("latest", idx)
         if limit < len(idx):
@@ -1658,7 +1638,7 @@ class StoryTable(Sequence[Story]):
                     continue
                 size = np.abs(part.evidence)
                 top = float(size.max())
-                first = min(int(part.stories.at("cluster", i))
+                first = min(int(part.stories.field("cluster", i))
                             for i in np.flatnonzero(size == top).tolist())
                 was = best.get(c)
                 if was is None or (-top, first) < (-was[0], was[1]):
