@@ -236,7 +236,7 @@ class _Titles:
         recent, self._recent = self._recent, {}
         encoded = [title.encode() for title in recent.values()]
         lens = np.fromiter(map(len, encoded), np.int64, len(encoded))
-        starts = len(self._text) + np.r_[0, np.cumsum(lens)[:-1]]
+        starts = len(self._text) + _run_firsts(lens)
         if len(lens) and int(starts[-1] + lens[-1]) > 0xFFFFFFFF:
             raise OverflowError("titles past 4 GB")
         self._text += b"".join(encoded)
@@ -247,7 +247,7 @@ class _Titles:
         # A key given again takes its latest title (its old text stays, unread, in the
         # buffer: titles change only when an entry is edited).
         order = np.argsort(keys, kind="stable")
-        latest = order[np.r_[keys[order][1:] != keys[order][:-1], True]]
+        latest = order[_run_ends(keys[order])]
         self._keys, self._starts, self._lens = keys[latest], all_starts[latest], \
             all_lens[latest]
 
@@ -310,7 +310,7 @@ class _Columns(NamedTuple):
     when: I64
     version: Ints
 
-    def hit(self, name: str, rows: Ints) -> npt.NDArray[Any]:
+    def hit(self, name: str, rows: Ints | slice) -> npt.NDArray[Any]:
         """Field `name` of the entry row of each hit of `rows`."""
         column: npt.NDArray[Any] = getattr(self, name)
         return column[self.row[rows]]
@@ -492,9 +492,7 @@ class _Chosen:
             g = 0.5 ** ((at - self.at) / 1e6 / half_life)
             self._poly = [c * g ** (j + 1) for j, c in enumerate(self._poly)]
         # As the reference takes them: ages in exact microseconds, then the power.
-        rows = self.rows
-        self.strength = self.reliability[self.sources[rows]] * np.power(
-            0.5, (at - self.times[rows]) / 1e6 / half_life)
+        self.strength = self.rel * np.power(0.5, (at - self.when) / 1e6 / half_life)
         self.at = at
 
     def compact(self) -> None:
@@ -682,8 +680,7 @@ class Ledger:
 
     def _of(self, name: str, rows: Ints | slice) -> npt.NDArray[Any]:
         """Field `name` of the entry row of each hit of `rows`."""
-        column: npt.NDArray[Any] = getattr(self, name)
-        return column[self.row[rows]]
+        return self._cols().hit(name, rows)
 
     def add_evidence(self, evidence: Iterable[Evidence]) -> None:
         """Add hits given as `scoring.Evidence` (the wording key as given)."""
@@ -1197,7 +1194,7 @@ class Ledger:
             lead_src.append(self._src_code[story.reports[0].source])
         if not sizes:
             return chosen
-        starts = len(chosen.rows) + np.r_[0, np.cumsum(sizes)[:-1]].astype(np.int64)
+        starts = len(chosen.rows) + _run_firsts(np.array(sizes, np.int64))
         weight = None if chosen.weight is None else \
             np.concatenate([chosen.weight, np.array(weights, np.float64)])
         had = chosen.stories
