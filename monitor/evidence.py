@@ -218,7 +218,7 @@ class LiveLedger:
             for rows in store.scoring_batches(self._since, self._last_hit):
                 self.ledger.add_rows(rows.entries, rows.grouped, rows.valued, word_string)
                 last_hit = rows.last_hit
-                if rows.entries:
+                if not rebuild and rows.entries:  # (a rebuild starts a new epoch)
                     first = min(e[3] for e in rows.entries)
                     earliest = first if earliest is None else min(earliest, first)
                 del rows  # one part's Python rows at a time
