@@ -432,12 +432,48 @@ def _newest(stories: _Stories | _Kept, limit: int) -> Ints:
     with the last of them, in position order (found once for the stories' columns)."""
     found = stories.memo.get(("newest", limit))
     if found is None:
-        latest, n = stories.latest, len(stories)
-        if limit < n:
-            found = np.flatnonzero(latest >= np.partition(latest, n - limit)[n - limit])
-        else:
+        n = len(stories)
+        if limit >= n:
             found = np.arange(n)
+        elif isinstance(stories, _Kept) and limit + len(stories.base) - n < len(stories.base):
+            found = _newest_kept(stories, limit)
+        else:
+            latest = stories.latest
+            found = np.flatnonzero(latest >= np.partition(latest, n - limit)[n - limit])
         stories.memo[("newest", limit)] = found
+    return found
+
+
+def _newest_kept(stories: _Kept, limit: int) -> Ints:
+    """`_newest` of stories kept after a poll, read from the newest of all the stories they
+    were taken from (kept with those across polls): each poll's kept stories are new, and
+    partitioning each one's times again took a tenth of a refresh after a poll."""
+    base, idx = stories.base, stories.idx
+    # Of the `limit + left out` newest of all, at least `limit` are kept, and the
+    # limit-th latest of those is the kept stories' edge.
+    m = limit + len(base) - len(stories)
+    top = _latest_first(base, m)[:m]
+    at = np.minimum(np.searchsorted(idx, top), len(idx) - 1)
+    kept = top[idx[at] == top]
+    latest = np.asarray(base.latest)
+    edge = latest[kept[limit - 1]]
+    # Every kept story at or after the edge, ties included, as positions among the kept.
+    newer = np.flatnonzero(latest >= edge)
+    at = np.minimum(np.searchsorted(idx, newer), len(idx) - 1)
+    return at[idx[at] == newer]
+
+
+def _latest_first(stories: _Stories, m: int) -> Ints:
+    """The positions of at least the `m` stories with the latest reports, latest first
+    (kept in the stories' memo, and taken again, twice as many, when more are asked)."""
+    found = stories.memo.get("latest first")
+    if found is None or len(found) < m:
+        latest = np.asarray(stories.latest)
+        n = len(latest)
+        size = min(n, max(2 * m, 256))
+        found = np.argpartition(latest, n - size)[n - size:] if size < n else np.arange(n)
+        found = found[np.argsort(-latest[found], kind="stable")]
+        stories.memo["latest first"] = found
     return found
 
 
@@ -667,6 +703,11 @@ class Ledger:
         self._surge_keys: tuple[tuple[int, ...], list[I64], list[I64]] | None = None
         """Rows not marked false (as of the last `_prepare`)."""
         self._wcache: dict[tuple[int, str, int], float] = {}
+        self._edge_hints: dict[tuple[str, int, bool], tuple[float, float, int]] = {}
+        """Per (scenario, places, direction): values just below and above where the last
+        rounding found its edge, and how many stories away they were (`StoryTable._kth`);
+        the next refresh, whose remainders have barely moved, looks for its edge between
+        them instead of among every story."""
 
     # --- filling ------------------------------------------------------------------------
 
@@ -1584,12 +1625,34 @@ class StoryTable(Sequence[Story]):
             if spare > 0:
                 np.negative(key, out=key)
             k = min(k, len(key))
-            edge = np.partition(key, k - 1)[k - 1]
+            edge = self._kth(key, k, (places, spare > 0))
             take = np.flatnonzero(key < edge)
             ties = self._in_story_order(np.flatnonzero(key == edge))[:k - len(take)]
             floors[np.concatenate([take, ties])] += 1 if spare > 0 else -1
         floors /= unit
         return floors
+
+    def _kth(self, key: F64, k: int, kind: tuple[int, bool]) -> float:
+        """The `k`-th smallest of `key` (from 1). Partitioning every story's remainder took
+        a tenth of a refresh; the stories below the last refresh's band around its edge are
+        counted instead, and only those inside the band partitioned, when the edge is still
+        among them (else all are, and the band is taken afresh)."""
+        hints = self.ledger._edge_hints
+        name = (self.scenario, *kind)
+        n = len(key)
+        lo, hi, reach = hints.get(name, (0.0, -1.0, n // 64))
+        if lo <= hi:
+            below = int(np.count_nonzero(key < lo))
+            if below < k:
+                band = key[(key >= lo) & (key <= hi)]
+                if below + len(band) >= k:
+                    return float(np.partition(band, k - 1 - below)[k - 1 - below])
+            reach *= 2  # the edge moved out of the band: a wider one next time
+        reach = min(max(32, reach), n)
+        kth = [max(k - 1 - reach, 0), k - 1, min(k - 1 + reach, n - 1)]
+        parted = np.partition(key, kth)
+        hints[name] = (float(parted[kth[0]]), float(parted[kth[2]]), reach)
+        return float(parted[k - 1])
 
     def newest_at(self, limit: int) -> list[int]:
         """The positions in the table of the `limit` stories with the latest reports,

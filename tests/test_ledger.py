@@ -112,6 +112,13 @@ def assert_same_views(ref: dict[str, ScenarioView], fast: dict[str, ScenarioView
             assert sorted(ref_points[lo:hi]) == sorted(got_points[lo:hi]), sid
         assert top_indicator(a.score) == top_indicator(b.score), sid
         table = b.score.stories
+        if isinstance(table, StoryTable):
+            # Rounded and newest without building the stories: as the reference has them.
+            assert table.round_points() == got_points, sid
+            for limit in (1, 3, 10):
+                newest = sorted(a.score.stories, key=lambda s: s.latest, reverse=True)[:limit]
+                assert [table.latest_at(j) for j in table.newest_at(limit)] == \
+                    [s.latest for s in newest], sid
         if isinstance(table, StoryTable):  # what a story is shown by, read without building
             for j in range(len(table)):
                 lead = table.story_at(j).reports[0]
@@ -502,3 +509,25 @@ def test_one_ledger_scored_moment_after_moment_gives_the_reference_views_at_each
     moments += [moments[0] + timedelta(seconds=5), moments[0]]
     for now in moments:
         assert_same_views(reference_views(CONFIG, evs, now, false), ledger.views(now))
+
+
+def test_a_rounding_edge_found_near_the_last_one_is_the_kth_smallest() -> None:
+    # A refresh looks for the k-th smallest remainder between the values around the last
+    # refresh's edge: the answer is the k-th smallest whether the remainders barely moved,
+    # jumped away from the band, or the band is no longer wide enough.
+    rng = np.random.default_rng(7)
+    table = StoryTable.__new__(StoryTable)
+    table.scenario = "s"
+    table.ledger = type("Ledger", (), {"_edge_hints": {}})()
+    key = rng.random(5000)
+    misses = 0
+    for step in range(60):
+        # Every tenth step a poll that moves everything; otherwise the remainders drift.
+        jump = step % 10 == 9
+        key = rng.random(5000) * 3 - 1 if jump else key + rng.normal(0, 1e-4, len(key))
+        k = int(rng.integers(1, len(key) + 1))
+        before = table.ledger._edge_hints.get(("s", 1, True))
+        assert table._kth(key, k, (1, True)) == np.sort(key)[k - 1]
+        after = table.ledger._edge_hints[("s", 1, True)]
+        misses += before is not None and after[2] > before[2]
+    assert misses >= 5
