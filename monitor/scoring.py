@@ -350,13 +350,31 @@ def surges(indicators: Iterable[str], evidence: Sequence[Evidence], now: datetim
 @functools.lru_cache(maxsize=4096)
 def poisson_tail(k: int, mean: float) -> float:
     """P(X >= k) for X ~ Poisson(mean). (Kept for the counts seen: a dashboard asks the
-    same of every indicator at each refresh, and a busy one's count is in the hundreds.)"""
-    term = math.exp(-mean)
-    below = 0.0
-    for i in range(k):
-        below += term
-        term *= mean / (i + 1)
-    return max(0.0, 1.0 - below)
+    same of every indicator at each refresh.)
+
+    Summed from the term nearest `k` outwards, where the terms fall fastest: the tail
+    itself when `k` is above the mean (a surge: no `1 - 0.99999...` losing its digits),
+    else one minus the terms below `k`. A busy indicator's count is in the hundreds, and
+    summing every term from 0 took 100 us a call."""
+    if k <= 0:
+        return 1.0
+    if mean <= 0:
+        return 0.0
+    upward = k > mean
+    i = k if upward else k - 1
+    term = math.exp(i * math.log(mean) - mean - math.lgamma(i + 1))
+    total = 0.0
+    while term > total * 1e-17:
+        total += term
+        if upward:
+            i += 1
+            term *= mean / i
+        else:
+            if i == 0:
+                break
+            term *= i / mean
+            i -= 1
+    return min(1.0, total) if upward else max(0.0, 1.0 - total)
 
 
 def alert_state(was_on: bool, level: float, alert_at: float, hysteresis: float,

@@ -220,6 +220,30 @@ def test_a_copy_stands_in_when_the_horizon_cuts_off_its_original() -> None:
     assert list(fast.stories) == list(ref.stories)
 
 
+def test_a_copy_stands_in_for_its_original_in_a_story_a_poll_touched() -> None:
+    # The same cut as above, in hits added to a prepared ledger: they are scored in its
+    # small ledger of the stories they touch.
+    rng = random.Random(3)
+    evs, _ = random_evidence(rng, CONFIG, 300, 210)
+    now = START + timedelta(days=211)
+    ledger = ledger_of(CONFIG, evs)
+    ledger.views(now)
+    story = 10**6
+    added = [Evidence(10**6, "elite-resignation", "meduza-en", story, START, "same words",
+                      None, None, "a"),
+             Evidence(10**6 + 1, "elite-resignation", "the-bell", story,
+                      START + timedelta(days=2), "same words", None, None, "b"),
+             Evidence(10**6 + 2, "elite-defection", "the-bell", story, START + timedelta(days=200),
+                      "other words", None, None, "c")]
+    ledger.add_evidence(added)
+    assert ledger._recent is not None
+    views = ledger.views(now)
+    assert_same_views(reference_views(CONFIG, evs + added, now, frozenset()), views)
+    shown = [(s.indicator, s.cluster, [r.entry for r in s.reports])
+             for s in views["elite-fracture"].score.stories if s.cluster == story]
+    assert ("elite-resignation", story, [10**6 + 1]) in shown
+
+
 def test_a_backtest_moment_ignores_later_hits() -> None:
     rng = random.Random(5)
     evs, _ = random_evidence(rng, CONFIG, 60, 30)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import math
 import random
 from datetime import UTC, datetime, timedelta
+from decimal import Decimal, localcontext
 from pathlib import Path
 
 import pytest
@@ -343,3 +344,28 @@ def test_an_indicator_weighted_alike_everywhere_is_non_diagnostic(tmp_path: Path
     assert non_diagnostic(config) == [
         ("same", "`same` weighs +2 on each of a, b: it cannot tell them apart; weigh it more on "
                  "the scenario it is most diagnostic of, or against the ones it argues against")]
+
+
+def _exact_tail(k: int, mean: float) -> float:
+    """P(X >= k) for X ~ Poisson(mean), summed in 80-digit decimals."""
+    with localcontext() as ctx:
+        ctx.prec = 80
+        m = Decimal(mean)
+        term = (-m).exp()
+        for i in range(k):
+            term = term * m / (i + 1)
+        tail, i = Decimal(0), k
+        while term >= tail * Decimal(10) ** -40:
+            tail += term
+            i += 1
+            term = term * m / i
+        return float(min(tail, Decimal(1)))
+
+
+@pytest.mark.parametrize("k", [1, 2, 5, 30, 100, 300, 1000])
+@pytest.mark.parametrize("mean", [0.01, 1 / 7, 1.0, 9.9, 99.0, 290.0, 999.5])
+def test_the_poisson_tail_keeps_its_digits_far_out_in_the_tail(k: int, mean: float) -> None:
+    # A surge's count far above its baseline has a tiny tail; one minus the terms below
+    # it would be 0 or noise there.
+    assert poisson_tail(k, mean) == pytest.approx(_exact_tail(k, mean), rel=1e-11)
+    assert poisson_tail(0, mean) == 1.0
