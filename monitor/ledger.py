@@ -758,12 +758,16 @@ class Ledger:
         if not entries:
             return
         start = len(self.ind)
-        pk_list = [e[0] for e in entries]
+        keys, sources, clusters, micros, titles = zip(*entries, strict=True)
+        pk_list = list(keys)
         e_pk = np.array(pk_list, np.int64)
-        e_src = np.array([self._source(e[1]) for e in entries], np.int64)
-        e_cl = np.array([e[2] for e in entries], np.int64)
-        e_us = np.array([e[3] for e in entries], np.int64)
-        self._titles.update((e[0], e[4]) for e in entries)
+        for source in set(sources):
+            self._source(source)
+        code_of_source = self._src_code
+        e_src = np.array([code_of_source[s] for s in sources], np.int64)
+        e_cl = np.array(clusters, np.int64)
+        e_us = np.array(micros, np.int64)
+        self._titles.update(zip(keys, titles, strict=True))
         # Wording keys matter only where a story has two entries or more.
         in_crowd, retro = self._crowds.add(e_pk, e_cl)
 
@@ -1473,6 +1477,11 @@ class StoryTable(Sequence[Story]):
         """Column `name` (see `_Part.column`) of every story, made for the asking."""
         if not self.parts:
             return np.zeros(0, np.float64 if name in _FLOATS else np.int64)
+        if name == "evidence":  # made in place: no part's column made, then copied
+            out = np.empty(len(self), np.float64)
+            for (lo, hi), p in zip(self._bounds, self.parts, strict=True):
+                np.multiply(p.weight, p.stories.field("strength"), out=out[lo:hi])
+            return out
         return np.concatenate([p.column(name) for p in self.parts])
 
     def _at(self, name: str, idx: Ints) -> npt.NDArray[Any]:
