@@ -73,6 +73,13 @@ _SMALL = 6
 """Stories of up to this many reports are summed as one polynomial in the decay factor:
 their coefficients stay small enough that the sum is exact to about 1e-14."""
 _POSITIVE = (1 << 62) - 1
+_MOVED_AT_MOST = 20_000
+"""The most hits the stories touched since the tracks were made may hold before the ledger
+is prepared afresh (else a tenth of its hits). The small ledger they move to is made again
+after each poll, at about 0.7 us a hit: with a tenth of a million hits as the only bound, a
+dashboard left running for a day or two saw its refresh after a poll climb from 50 ms to
+115-145 ms (bench/dashboard.py's store, outside the app) before preparing afresh, which
+takes about a second, once in many polls."""
 _NEVER = np.iinfo(np.int64).max
 _EARLIEST = np.iinfo(np.int64).min
 I64 = npt.NDArray[np.int64]
@@ -829,7 +836,8 @@ class Ledger:
         in_touched = (table[self.cluster] if table is not None else
                       np.isin(self.cluster, touched))
         rows = np.flatnonzero(in_touched[self.row])
-        if len(rows) > len(self.ind) // 10:  # too much has moved: prepare all afresh
+        if len(rows) > min(len(self.ind) // 10, _MOVED_AT_MOST):
+            # Too much has moved: prepare all afresh.
             self._tracks = None
             return
         self._append("_counted", ~self._false_mask(start))

@@ -18,6 +18,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from monitor import evidence, scoring
+from monitor import ledger as ledger_module
 from monitor import store as store_module
 from monitor.evidence import LiveLedger, ledger_views
 from monitor.indicators import Config
@@ -160,6 +161,25 @@ def test_hits_added_to_a_scored_ledger_give_the_views_of_all_of_them(seed: int, 
     ledger.add_evidence(evs[cut:])
     assert_same_views(reference_views(CONFIG, evs, now, false), ledger.views(now))
     ledger.add_evidence([])
+    assert_same_views(reference_views(CONFIG, evs, now, false), ledger.views(now))
+
+
+def test_a_ledger_prepares_afresh_once_the_touched_stories_hold_too_many_hits(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    # The small ledger of touched stories is made again after each poll: past a bound of
+    # hits it costs more than preparing everything, even below a tenth of the ledger.
+    rng = random.Random(4)
+    evs, false = random_evidence(rng, CONFIG, 300, 120)
+    evs.sort(key=lambda ev: ev.when)
+    now = START + timedelta(days=121)
+    ledger = ledger_of(CONFIG, evs[:-24], false)
+    ledger.views(now)
+    ledger.add_evidence(evs[-24:-16])
+    assert ledger._recent is not None
+    moved = len(ledger._recent)
+    monkeypatch.setattr(ledger_module, "_MOVED_AT_MOST", moved)
+    ledger.add_evidence(evs[-16:])
+    assert ledger._tracks is None and len(evs) // 10 > moved
     assert_same_views(reference_views(CONFIG, evs, now, false), ledger.views(now))
 
 
