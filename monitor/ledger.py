@@ -768,7 +768,7 @@ class Ledger:
         keys, sources, clusters, micros, titles = zip(*entries, strict=True)
         pk_list = list(keys)
         e_pk = np.array(pk_list, np.int64)
-        for source in set(sources):
+        for source in dict.fromkeys(sources):  # coded in the order they come, as before
             self._source(source)
         code_of_source = self._src_code
         e_src = np.array([code_of_source[s] for s in sources], np.int64)
