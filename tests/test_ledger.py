@@ -22,7 +22,7 @@ from monitor import ledger as ledger_module
 from monitor import store as store_module
 from monitor.evidence import LiveLedger, ledger_views
 from monitor.indicators import Config
-from monitor.ledger import StoryTable, _Chosen, _Crowds, _Stories, _Titles, ledger_of
+from monitor.ledger import Ledger, StoryTable, _Chosen, _Crowds, _Stories, _Titles, ledger_of
 from monitor.model import Entry, Hit
 from monitor.rules import load
 from monitor.scoring import Evidence, ScenarioView, Story
@@ -164,16 +164,23 @@ def test_hits_added_to_a_scored_ledger_give_the_views_of_all_of_them(seed: int, 
     assert_same_views(reference_views(CONFIG, evs, now, false), ledger.views(now))
 
 
+def scored_without_the_last(seed: int, later: int) -> tuple[
+        list[Evidence], frozenset[tuple[int, str]], datetime, Ledger]:
+    """A random store's hits in time order, its verdicts, a moment after them all, and a
+    ledger of all but the `later` last hits, scored at that moment (its tracks prepared)."""
+    evs, false = random_evidence(random.Random(seed), CONFIG, 300, 120)
+    evs.sort(key=lambda ev: ev.when)
+    now = START + timedelta(days=121)
+    ledger = ledger_of(CONFIG, evs[:-later], false)
+    ledger.views(now)
+    return evs, false, now, ledger
+
+
 def test_a_ledger_prepares_afresh_once_the_touched_stories_hold_too_many_hits(
         monkeypatch: pytest.MonkeyPatch) -> None:
     # The small ledger of touched stories is made again after each poll: past a bound of
     # hits it costs more than preparing everything, even below a tenth of the ledger.
-    rng = random.Random(4)
-    evs, false = random_evidence(rng, CONFIG, 300, 120)
-    evs.sort(key=lambda ev: ev.when)
-    now = START + timedelta(days=121)
-    ledger = ledger_of(CONFIG, evs[:-24], false)
-    ledger.views(now)
+    evs, false, now, ledger = scored_without_the_last(4, 24)
     ledger.add_evidence(evs[-24:-16])
     assert ledger._recent is not None
     moved = len(ledger._recent)
@@ -210,12 +217,7 @@ def test_keys_too_large_for_narrow_columns_widen_them_and_score_the_same() -> No
 
 
 def test_a_few_new_hits_are_scored_apart_from_the_prepared_ones() -> None:
-    rng = random.Random(11)
-    evs, false = random_evidence(rng, CONFIG, 300, 120)
-    evs.sort(key=lambda ev: ev.when)
-    now = START + timedelta(days=121)
-    ledger = ledger_of(CONFIG, evs[:-8], false)
-    ledger.views(now)
+    evs, false, now, ledger = scored_without_the_last(11, 8)
     prepared = ledger._tracks
     ledger.add_evidence(evs[-8:])
     assert ledger._recent is not None and ledger._tracks is prepared
