@@ -689,6 +689,8 @@ class Ledger:
         """The stories new hits touched since the tracks were made, scored apart."""
         self._touched = np.zeros(0, np.int64)
         """Their clusters, left out of this ledger's own tracks."""
+        self._touched_rows = np.zeros(0, np.int64)
+        """The hits of those stories (what `_recent` is made of)."""
         self._chosen: dict[tuple[Any, ...], _Chosen] = {}
         """What counts of a track, by the latest of its hit times up to a moment and the
         latest before its horizon (`_chosen_at`); `_used`: those scored since the last
@@ -830,18 +832,31 @@ class Ledger:
         if self._tracks is None or start == 0:
             self._tracks = None
             return
-        touched = np.union1d(self._touched, np.unique(self._of("cluster", slice(start, None))))
+        stories = np.unique(self._of("cluster", slice(start, None)))
+        touched = np.union1d(self._touched, stories)
         table = _member_table(touched, self.cluster)
-        # Which entry rows are in a touched story, then which hits are of those rows.
-        in_touched = (table[self.cluster] if table is not None else
-                      np.isin(self.cluster, touched))
-        rows = np.flatnonzero(in_touched[self.row])
+        # The hits of the stories touched before are known. Earlier hits of the stories
+        # touched now for the first time are looked for only when such a story has entries
+        # from before these rows (new hits are always of new entry rows, at the end): a
+        # poll's stories are mostly new or touched by the poll before, and a gather over
+        # every hit took more than a millisecond of each refresh after a poll.
+        first = stories[~np.isin(stories, self._touched)]
+        first_table = _member_table(first, self.cluster)
+        in_first = (first_table[self.cluster] if first_table is not None else
+                    np.isin(self.cluster, first))
+        in_first[int(self.row[start:].min()) if len(self.row) > start else len(in_first):] = False
+        earlier = (np.flatnonzero(in_first[self.row[:start]]) if in_first.any() else
+                   np.zeros(0, np.int64))
+        rows = np.concatenate([self._touched_rows, earlier,
+                               np.arange(start, len(self.ind), dtype=np.int64)])
+        rows.sort()
         if len(rows) > min(len(self.ind) // 10, _MOVED_AT_MOST):
             # Too much has moved: prepare all afresh.
             self._tracks = None
             return
         self._append("_counted", ~self._false_mask(start))
         self._touched = touched
+        self._touched_rows = rows
         self._touched_table = table
         self._touched_gen += 1
         added = self._of("when", slice(start, None))
@@ -950,6 +965,7 @@ class Ledger:
         self._spans.clear()
         self._used.clear()
         self._recent, self._touched = None, np.zeros(0, np.int64)
+        self._touched_rows = np.zeros(0, np.int64)
         self._added_from = _NEVER
         self._touched_table = None
         self._recent_old = None

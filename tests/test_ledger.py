@@ -176,6 +176,22 @@ def scored_without_the_last(seed: int, later: int) -> tuple[
     return evs, false, now, ledger
 
 
+@pytest.mark.parametrize("seed", [5, 6, 7])
+def test_polls_one_after_another_give_the_views_of_all_hits_after_each(seed: int) -> None:
+    # Each poll's stories are found from those touched before, and earlier hits are looked
+    # for only for stories touched for the first time: after each of several polls (stories
+    # new, touched by the poll before, and older ones touched again) the small ledger holds
+    # every hit of the touched stories, and the views are the reference's.
+    evs, false, now, ledger = scored_without_the_last(seed, 48)
+    prepared, first = ledger._tracks, len(evs) - 48
+    for end in range(first + 12, len(evs) + 1, 12):
+        ledger.add_evidence(evs[end - 12:end])
+        assert ledger._tracks is prepared and ledger._recent is not None
+        touched = {ev.cluster for ev in evs[first:end]}
+        assert len(ledger._recent) == sum(1 for ev in evs[:end] if ev.cluster in touched)
+        assert_same_views(reference_views(CONFIG, evs[:end], now, false), ledger.views(now))
+
+
 def test_a_ledger_prepares_afresh_once_the_touched_stories_hold_too_many_hits(
         monkeypatch: pytest.MonkeyPatch) -> None:
     # The small ledger of touched stories is made again after each poll: past a bound of
