@@ -418,10 +418,6 @@ class _Kept:
         return np.asarray(getattr(self.base, name))[self.idx if pos is None else self.idx[pos]]
 
     @property
-    def cluster(self) -> Ints:
-        return self.field("cluster")
-
-    @property
     def latest(self) -> I64:
         return self.field("latest")
 
@@ -442,7 +438,7 @@ def _newest(stories: _Stories | _Kept, limit: int) -> Ints:
         n = len(stories)
         if limit >= n:
             found = np.arange(n)
-        elif isinstance(stories, _Kept) and limit + len(stories.base) - n < len(stories.base):
+        elif isinstance(stories, _Kept):
             found = _newest_kept(stories, limit)
         else:
             latest = stories.latest
@@ -456,8 +452,9 @@ def _newest_kept(stories: _Kept, limit: int) -> Ints:
     were taken from (kept with those across polls): each poll's kept stories are new, and
     partitioning each one's times again took a tenth of a refresh after a poll."""
     base, idx = stories.base, stories.idx
-    # Of the `limit + left out` newest of all, at least `limit` are kept, and the
-    # limit-th latest of those is the kept stories' edge.
+    # Of the `limit + left out` newest of all (fewer than all, as `limit` is fewer than the
+    # kept), at least `limit` are kept, and the limit-th latest of those is the kept
+    # stories' edge.
     m = limit + len(base) - len(stories)
     top = _latest_first(base, m)[:m]
     at = np.minimum(np.searchsorted(idx, top), len(idx) - 1)
@@ -753,7 +750,7 @@ class Ledger:
             self._pending.append((row, ind, self._extra(ev.value, ev.label)))
         self._pending_rows = list(rows)
         self._flush()
-        self._absorb(start)
+        self._absorb(start, base)
 
     def add_rows(self, entries: Sequence[tuple[int, str, int, int, str]],
                  grouped: Iterable[tuple[int, str]],
@@ -770,7 +767,7 @@ class Ledger:
         keys, sources, clusters, micros, titles = zip(*entries, strict=True)
         pk_list = list(keys)
         e_pk = np.array(pk_list, np.int64)
-        for source in dict.fromkeys(sources):  # coded in the order they come, as before
+        for source in dict.fromkeys(sources):  # coded in the order they come
             self._source(source)
         code_of_source = self._src_code
         e_src = np.array([code_of_source[s] for s in sources], np.int64)
@@ -823,12 +820,13 @@ class Ledger:
         for name, column in (("row", base + at[known]), ("ind", ind[known]),
                              ("extra", extras[known])):
             self._append(name, column)
-        self._absorb(start)
+        self._absorb(start, base)
 
-    def _absorb(self, start: int) -> None:
-        """Take in the rows from `start` on. A prepared ledger keeps its tracks and moves the
-        stories the new rows touch into a small ledger of their own (`_recent`): a refresh
-        after a poll then costs about what one without new hits does."""
+    def _absorb(self, start: int, base: int) -> None:
+        """Take in the rows from `start` on, whose entry rows are those from `base` on. A
+        prepared ledger keeps its tracks and moves the stories the new rows touch into a
+        small ledger of their own (`_recent`): a refresh after a poll then costs about what
+        one without new hits does."""
         if self._tracks is None or start == 0:
             self._tracks = None
             return
@@ -837,16 +835,15 @@ class Ledger:
         table = _member_table(touched, self.cluster)
         # The hits of the stories touched before are known. Earlier hits of the stories
         # touched now for the first time are looked for only when such a story has entries
-        # from before these rows (new hits are always of new entry rows, at the end): a
-        # poll's stories are mostly new or touched by the poll before, and a gather over
-        # every hit took more than a millisecond of each refresh after a poll.
+        # from before `base`: a poll's stories are mostly new or touched by the poll before,
+        # and a gather over every hit took more than a millisecond of each refresh after a
+        # poll.
         first = stories[~np.isin(stories, self._touched)]
-        first_table = _member_table(first, self.cluster)
-        in_first = (first_table[self.cluster] if first_table is not None else
-                    np.isin(self.cluster, first))
-        in_first[int(self.row[start:].min()) if len(self.row) > start else len(in_first):] = False
-        earlier = (np.flatnonzero(in_first[self.row[:start]]) if in_first.any() else
-                   np.zeros(0, np.int64))
+        first_table = _member_table(first, self.cluster[:base])
+        earlier_entries = (first_table[self.cluster[:base]] if first_table is not None else
+                           np.isin(self.cluster[:base], first))
+        earlier = (np.flatnonzero(earlier_entries[self.row[:start]])
+                   if earlier_entries.any() else np.zeros(0, np.int64))
         rows = np.concatenate([self._touched_rows, earlier,
                                np.arange(start, len(self.ind), dtype=np.int64)])
         rows.sort()
@@ -1731,8 +1728,7 @@ class StoryTable(Sequence[Story]):
                     continue
                 size = np.abs(part.evidence)
                 top = float(size.max())
-                first = min(int(part.stories.field("cluster", i))
-                            for i in np.flatnonzero(size == top).tolist())
+                first = int(np.min(part.stories.field("cluster", np.flatnonzero(size == top))))
                 was = best.get(c)
                 if was is None or (-top, first) < (-was[0], was[1]):
                     best[c] = (top, first)
