@@ -802,9 +802,9 @@ class _Compiler:
 
     # indicators
 
-    def indicator(
-        self, ind: Indicator, path: Path_
-    ) -> tuple[IndicatorRule, Routes, Sure, bool] | None:
+    def indicator(self, ind: Indicator, path: Path_) -> tuple[IndicatorRule, _Node] | None:
+        """The compiled indicator, and the node of its `match` (its routes and sure
+        alternatives say when the indicator is a candidate, and when that decides it)."""
         node = self.clause(ind.match, (*path, "match"), TEXT)
         if node is None:
             return None
@@ -834,7 +834,7 @@ class _Compiler:
         labels = in_title + anywhere
         rule = IndicatorRule(ind.id, ind.title, node.pred, _TermSet(node.positive),
                              value, tuple(labels))
-        return rule, node.routes, node.sure, node.exact
+        return rule, node
 
 
 def _route(sets: Iterable[frozenset[TermId]]) -> tuple[frozenset[TermId], ...]:
@@ -957,11 +957,11 @@ def _within_pair(first_ids: frozenset[TermId], second_ids: frozenset[TermId], wi
 class Rules:
     """Compiled indicators: `match(entry)` says which indicators an entry is evidence for."""
 
-    def __init__(self, config: Config, indicators: Sequence[IndicatorRule],
-                 routes: Sequence[Routes], sure: Sequence[Sure], exact: Sequence[bool],
+    def __init__(self, config: Config, compiled: Sequence[tuple[IndicatorRule, _Node]],
                  compiler: _Compiler) -> None:
         self.config = config
-        self.indicators = tuple(indicators)
+        self.indicators = tuple(rule for rule, _ in compiled)
+        routes = [node.routes for _, node in compiled]
         # One automaton holds every word, prefix, phrase and anchor of a gapped phrase, so one
         # scan of the item's word string says which terms occur; where they occur is looked up
         # only when a rule asks. Most keys are the ids of their terms (see TermId); the others
@@ -1021,7 +1021,7 @@ class Rules:
                 # The rarest set triggers; the others are checked rarest first, so a check
                 # that fails stops early.
                 trigger, *rest = [same_set.setdefault(s, s) for s in sorted(sets, key=cost)]
-                condition = sure[i].get(sets)
+                condition = compiled[i][1].sure.get(sets)
                 if condition is not None:
                     condition = same_condition.setdefault(condition, condition)
                 for tid in trigger:
@@ -1038,8 +1038,8 @@ class Rules:
         when the term and one of the set (if any) occur; if the alternative is sure, it holds
         when its condition does (see Sure), and the condition is None otherwise. A negative
         indicator points into `_more`, for alternatives with more sets to check."""
-        self._decided = tuple(e and a is not None and len(a) == 1
-                              for e, a in zip(exact, routes, strict=True))
+        self._decided = tuple(node.exact and node.routes is not None and len(node.routes) == 1
+                              for _, node in compiled)
         """Whether an indicator's one alternative decides it: when that alternative's
         condition fails, so does the indicator, without running its clause tree."""
         self._trigger_ids = frozenset(self._triggers)
@@ -1188,18 +1188,9 @@ def compile_config(config: Config) -> tuple[Rules, list[Problem]]:
     compiler = _Compiler(config)
     for name in config.lists:
         compiler.expand(name, ("lists", name))
-    rules: list[IndicatorRule] = []
-    routes: list[Routes] = []
-    sure: list[Sure] = []
-    exact: list[bool] = []
-    for ind in config.indicators:
-        compiled = compiler.indicator(ind, config.indicator_paths[ind.id])
-        if compiled is not None:
-            rules.append(compiled[0])
-            routes.append(compiled[1])
-            sure.append(compiled[2])
-            exact.append(compiled[3])
-    return Rules(config, rules, routes, sure, exact, compiler), compiler.problems
+    compiled = [c for ind in config.indicators
+                if (c := compiler.indicator(ind, config.indicator_paths[ind.id])) is not None]
+    return Rules(config, compiled, compiler), compiler.problems
 
 
 def check_examples(rules: Rules) -> tuple[int, list[Problem]]:
