@@ -360,21 +360,27 @@ def poisson_tail(k: int, mean: float) -> float:
         return 1.0
     if mean <= 0:
         return 0.0
-    upward = k > mean
-    i = k if upward else k - 1
-    term = math.exp(i * math.log(mean) - mean - math.lgamma(i + 1))
+
+    def term_at(i: int) -> float:
+        return math.exp(i * math.log(mean) - mean - math.lgamma(i + 1))
+
     total = 0.0
-    while term > total * 1e-17:
-        total += term
-        if upward:
+    if k > mean:  # the tail itself, from k upwards
+        i, term = k, term_at(k)
+        while term > total * 1e-17:
+            total += term
             i += 1
             term *= mean / i
-        else:
-            if i == 0:
-                break
-            term *= i / mean
-            i -= 1
-    return min(1.0, total) if upward else max(0.0, 1.0 - total)
+        return min(1.0, total)
+    # One minus the terms below k, from k - 1 downwards.
+    i, term = k - 1, term_at(k - 1)
+    while term > total * 1e-17:
+        total += term
+        if i == 0:
+            break
+        term *= i / mean
+        i -= 1
+    return max(0.0, 1.0 - total)
 
 
 def alert_state(was_on: bool, level: float, alert_at: float, hysteresis: float,
