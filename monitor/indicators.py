@@ -79,9 +79,11 @@ class Defaults(_Strict):
     """Evidence at which a scenario's level reaches 63 of 100 (see docs/scoring.md)."""
     hysteresis: float = Field(default=10.0, ge=0)
     """An alert ends only when the level falls this many points below the alert level."""
-    summary_chars: int = Field(default=1500, ge=0)
+    summary_chars: int = Field(default=600, ge=0)
     """How much of a summary the rules read (its lead, cut at a word); 0 reads all of it.
-    Feeds that put whole articles in the summary otherwise fire on background paragraphs."""
+    Feeds that put whole articles in the summary otherwise fire on background paragraphs:
+    over 14 real news feeds, 8 of the shipped rules' 9 hits were background when they read
+    1,500 characters; reading 600 kept only the one true hit (docs/indicators.md)."""
 
 
 class Feed(_Strict):

@@ -276,3 +276,14 @@ def test_rules_read_the_lead_of_a_long_summary_only(tmp_path: Path) -> None:
     assert [h.indicator for h in rules.match_text("News", "A mutiny in the south")] == ["x"]
     background = "The markets were calm today and trading was thin. " + "A mutiny in 2023."
     assert rules.match_text("News", background) == []
+
+
+def test_by_default_rules_read_the_first_600_characters_of_a_summary(tmp_path: Path) -> None:
+    path = tmp_path / "indicators.yaml"
+    path.write_text("version: 1\n"
+                    "scenarios: [{id: s, title: S, question: Q}]\nindicators:\n"
+                    "  - {id: x, title: X, weight: {s: 1}, match: [mutiny]}\n", encoding="utf-8")
+    rules = load(path).rules
+    sentence = "Markets were calm and trading was thin. "  # 40 characters
+    assert [h.indicator for h in rules.match_text("News", sentence * 14 + "A mutiny.")] == ["x"]
+    assert rules.match_text("News", sentence * 15 + "A mutiny.") == []
