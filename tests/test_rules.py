@@ -279,11 +279,7 @@ def test_rules_read_the_lead_of_a_long_summary_only(tmp_path: Path) -> None:
 
 
 def test_by_default_rules_read_the_first_600_characters_of_a_summary(tmp_path: Path) -> None:
-    path = tmp_path / "indicators.yaml"
-    path.write_text("version: 1\n"
-                    "scenarios: [{id: s, title: S, question: Q}]\nindicators:\n"
-                    "  - {id: x, title: X, weight: {s: 1}, match: [mutiny]}\n", encoding="utf-8")
-    rules = load(path).rules
+    rules = one(tmp_path, "[mutiny]")
     sentence = "Markets were calm and trading was thin. "  # 40 characters
-    assert [h.indicator for h in rules.match_text("News", sentence * 14 + "A mutiny.")] == ["x"]
-    assert rules.match_text("News", sentence * 15 + "A mutiny.") == []
+    assert hit_ids(rules, "News", sentence * 14 + "A mutiny.") == ["x"]
+    assert hit_ids(rules, "News", sentence * 15 + "A mutiny.") == []
