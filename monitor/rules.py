@@ -39,11 +39,13 @@ from monitor.text import (
     decoded,
     fold,
     joined_word_source,
+    joined_written_run,
     joined_written_tokens,
     joined_written_words,
+    on_one_line,
 )
 
-ENGINE_VERSION = 1
+ENGINE_VERSION = 2
 """Bumped whenever matching semantics change, so stored hits are re-matched."""
 
 _SEP = "|"
@@ -83,7 +85,8 @@ class _Doc:
     """One entry prepared for matching; costly views are computed only when a rule asks."""
 
     __slots__ = ("title", "summary", "norm", "sep", "title_count", "found", "_tokens", "_orig",
-                 "_source", "_written", "_rx", "_fields", "_folded", "_both", "_keys", "_positions")
+                 "_source", "_written", "_rx", "_fields", "_folded", "_both", "_keys",
+                 "_positions")
 
     def __init__(self, title: str, summary: str, keys: Mapping[TermId, str]) -> None:
         self.title = title
@@ -164,25 +167,45 @@ class _Doc:
         return pos
 
     def original_words(self, index: int, width: int) -> str:
-        """The words of the entry as written, for token `index` and the `width` after it."""
+        """The words of the entry as written, for token `index` and the `width` after it; a run
+        of words with what stands between them ("U.S.", "anti-war")."""
         if self._orig is None:
             orig = joined_written_words(self.title, _SEP, self.summary)
             # norm has a space before every token and one after the last.
             self._orig = orig if len(orig) == self.norm.count(" ") - 1 else self.tokens
         orig = self._orig
-        return orig[index] if width == 1 else " ".join(orig[index: index + width])
+        if width == 1:
+            return orig[index]
+        if orig is not self.tokens:
+            # The words align with the fields' own: cut the run out of the field it is in (a
+            # phrase never crosses the title/summary mark).
+            title = [m.span() for m in WORD.finditer(self.title)]
+            if index > len(title):
+                text, spans, index = self.summary, None, index - len(title) - 1
+            else:
+                text, spans = self.title, title
+            if spans is None:
+                spans = [m.span() for m in WORD.finditer(text)]
+            return on_one_line(text[spans[index][0]:spans[index + width - 1][1]])
+        return " ".join(orig[index: index + width])
 
     def written(self, index: int, width: int) -> str:
-        """What `original_words` gives, read from the written words still encoded (see
-        `text.joined_written_tokens`) when they align with the tokens."""
-        tokens = self._written
-        if tokens is None:
-            source = self._source
-            tokens = self._written = (
-                source is not None and joined_written_tokens(source, _SEP)) or []
-        if not tokens:
+        """What `original_words` gives, read from the written text still encoded (see
+        `text.joined_written_tokens` and `text.joined_written_run`) when it aligns with the
+        tokens."""
+        source = self._source
+        if width == 1:
+            tokens = self._written
+            if tokens is None:
+                tokens = self._written = (
+                    source is not None and joined_written_tokens(source, _SEP)) or []
+            if tokens:
+                return decoded(tokens[index])
             return self.original_words(index, width)
-        return decoded(tokens[index] if width == 1 else b" ".join(tokens[index:index + width]))
+        run = None if source is None else joined_written_run(source, index, width)
+        if run is None:
+            return self.original_words(index, width)
+        return on_one_line(decoded(run))
 
     def folded(self) -> tuple[str, str]:
         """The folded title and summary, with their punctuation (what `re:` terms read)."""
@@ -1244,6 +1267,8 @@ def _evidence_words(doc: _Doc, rule: IndicatorRule) -> tuple[str, ...]:
     sep = doc.sep
     shapes = positive.shapes
     count = doc.norm.count
+    runs = False
+    """Whether a span is more than one word, so that one may lie inside another."""
     for tid in positive.ids.intersection(doc.found):
         positions = doc.positions(tid)
         for width, scope in shapes[tid]:
@@ -1251,6 +1276,7 @@ def _evidence_words(doc: _Doc, rule: IndicatorRule) -> tuple[str, ...]:
             for pos in positions:
                 if scope == TEXT or (pos < sep) == in_title:
                     spans.append((count(" ", 0, pos), -width))
+                    runs = runs or width > 1
     for term, scope in positive.regexes:
         for index in _positions(doc, term, scope):
             spans.append((index, -1))
@@ -1259,7 +1285,18 @@ def _evidence_words(doc: _Doc, rule: IndicatorRule) -> tuple[str, ...]:
         index, width = spans[0]
         return (written(index, -width),)
     spans.sort()
-    return tuple(dict.fromkeys([written(index, -width) for index, width in spans]))
+    if not runs:
+        return tuple(dict.fromkeys([written(index, 1) for index, _ in spans]))
+    words = []
+    reach = 0
+    """The end of the furthest span listed: a span that ends by it lies inside one listed
+    ("anti-war" inside "anti-war rally"), which shows its words already."""
+    for index, width in spans:
+        end = index - width
+        if end > reach:
+            words.append(written(index, -width))
+            reach = end
+    return tuple(dict.fromkeys(words))
 
 
 @dataclass(frozen=True)

@@ -202,6 +202,45 @@ def joined_written_words(first: str, mark: str, second: str) -> list[str]:
     return [*WORD.findall(first), mark, *WORD.findall(second)]
 
 
+_WRITTEN_TOKEN = rb"(?:\x7f|[^ \x7f]++)"
+"""A word of the written text translated by its table, or the joint; possessive, so that a
+count of them never splits a word."""
+_WORDS_BEFORE: dict[int, re.Pattern[bytes]] = {}
+_RUN_OF_WORDS: dict[int, re.Pattern[bytes]] = {}
+
+
+def _counted(patterns: dict[int, re.Pattern[bytes]], count: int, form: bytes) -> re.Pattern[bytes]:
+    # One pattern per count, kept: the counts are word positions, a few hundred at most.
+    pattern = patterns.get(count)
+    if pattern is None:
+        pattern = patterns[count] = re.compile(form % (_WRITTEN_TOKEN, count))
+    return pattern
+
+
+def joined_written_run(source: bytes, index: int, width: int) -> bytes | None:
+    """Words `index` to `index + width - 1` of the word string `joined_word_source` returned
+    for `source` (the joint between the two texts is one word, as its mark is), cut out of
+    `source` as written, with what stands between them ("U.S.", "anti-war"). None when they
+    cannot be aligned (see `joined_written_tokens`)."""
+    if source.find(b"\xad") >= 0:
+        return None
+    written = source.translate(_WRITTEN_JOINED)
+    # Words are counted in C, by one pattern: no object per word.
+    before = _counted(_WORDS_BEFORE, index, rb"(?: *%s){%d} *").match(written)
+    if before is None:
+        return None
+    start = before.end()
+    run = _counted(_RUN_OF_WORDS, width - 1, _WRITTEN_TOKEN + rb"(?: *%s){%d}").match(
+        written, start)
+    return None if run is None else source[start:run.end()]
+
+
+def on_one_line(text: str) -> str:
+    """`text` with every run of whitespace a single space: a run of words cut out as written,
+    line breaks and all, as one line."""
+    return " ".join(text.split())
+
+
 def joined_written_tokens(source: bytes, mark: str) -> list[bytes] | None:
     """The words as written of the two texts `joined_word_source` folded into `source`, with
     `mark` between them, still encoded (`decoded` turns one into text): one for each word of

@@ -116,6 +116,21 @@ def test_hits_carry_the_words_as_written(tmp_path: Path) -> None:
     assert hit == Hit("x", ("Defence Minister", "Shoigu", "resigns"))  # in reading order
 
 
+@pytest.mark.parametrize("accent", ["", " at the café"])  # é takes the long way, not cp1251
+def test_a_phrase_is_shown_as_written_with_what_stands_between_its_words(
+        tmp_path: Path, accent: str) -> None:
+    rules = one(tmp_path, '[picket, "u s envoy", "anti war rally", вице-премьер*]')
+    (hit,) = rules.match_text(f"Picket as U.S. envoy meets the Вице-премьера{accent}",
+                              "Police broke up an anti-\nwar rally.")
+    assert hit.terms == ("Picket", "U.S. envoy", "Вице-премьера", "anti- war rally")
+
+
+def test_words_inside_a_longer_phrase_found_are_not_listed_again(tmp_path: Path) -> None:
+    rules = one(tmp_path, '[anti-war, rally, "anti-war rally", picket]')
+    (hit,) = rules.match_text("Anti-war rally and a picket; the rally went on")
+    assert hit.terms == ("Anti-war rally", "picket", "rally")
+
+
 # --- clauses -------------------------------------------------------------------------------
 
 

@@ -11,6 +11,7 @@ from monitor.text import (
     fold,
     joined_word_source,
     joined_word_string,
+    joined_written_run,
     joined_written_tokens,
     joined_written_words,
     plain_text,
@@ -81,6 +82,16 @@ def test_the_written_tokens_align_with_the_word_string(first: str, second: str) 
     assert written == joined_written_words(first, "|", second)
     # One token for each word, each as long as its folded form.
     assert [len(w) for w in written] == [len(w) for w in folded.split(" ")]
+    # A run of words cut out of the source holds the same words, the joint for the mark.
+    for width in (1, 2, 3):
+        for index in range(len(written) - width + 1):
+            run = joined_written_run(source, index, width)
+            assert run is not None
+            assert WORD.findall(decoded(run).replace("\x7f", " | ")) == [
+                w for w in written[index:index + width] if w != "|"]
+            first, last = (w if w != "|" else "\x7f" for w in (written[index],
+                                                                 written[index + width - 1]))
+            assert decoded(run).startswith(first) and decoded(run).endswith(last)
 
 
 def written_string(first: str, second: str) -> str | None:
