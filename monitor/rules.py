@@ -176,18 +176,17 @@ class _Doc:
         orig = self._orig
         if width == 1:
             return orig[index]
-        if orig is not self.tokens:
-            # The words align with the fields' own: cut the run out of the field it is in (a
-            # phrase never crosses the title/summary mark).
-            title = [m.span() for m in WORD.finditer(self.title)]
-            if index > len(title):
-                text, spans, index = self.summary, None, index - len(title) - 1
-            else:
-                text, spans = self.title, title
-            if spans is None:
-                spans = [m.span() for m in WORD.finditer(text)]
-            return on_one_line(text[spans[index][0]:spans[index + width - 1][1]])
-        return " ".join(orig[index: index + width])
+        if orig is self._tokens:  # the written words did not align: the folded ones
+            return " ".join(orig[index: index + width])
+        # The written words are the fields' own: cut the run out of the field it is in (a
+        # phrase never crosses the title/summary mark).
+        title = [m.span() for m in WORD.finditer(self.title)]
+        if index < len(title):
+            text, spans = self.title, title
+        else:
+            text, index = self.summary, index - len(title) - 1
+            spans = [m.span() for m in WORD.finditer(text)]
+        return on_one_line(text[spans[index][0]:spans[index + width - 1][1]])
 
     def written(self, index: int, width: int) -> str:
         """What `original_words` gives, read from the written text still encoded (see
