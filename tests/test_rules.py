@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+import tempfile
 import textwrap
 from pathlib import Path
 
 import pytest
+from hypothesis import assume, given, settings
+from hypothesis import strategies as st
 
 from monitor.model import Entry, Hit
 from monitor.rules import Rules, load
+from monitor.text import WORD, fold
 
 
 def rules_for(tmp_path: Path, indicators: str, lists: str = "") -> Rules:
@@ -298,3 +302,32 @@ def test_by_default_rules_read_the_first_600_characters_of_a_summary(tmp_path: P
     sentence = "Markets were calm and trading was thin. "  # 40 characters
     assert hit_ids(rules, "News", sentence * 14 + "A mutiny.") == ["x"]
     assert hit_ids(rules, "News", sentence * 15 + "A mutiny.") == []
+
+
+_WORD_CHARS = "abcxyzABCXYZ019абвгдеёжийклмнопрстуфхцчшщъыьэюяАБВЁЙЖЯé"
+_SEPARATORS = [" ", ", ", "-", ". ", "\n", " — ", " «", "» ", "'", "...", "/", " (", ") "]
+
+
+@settings(max_examples=150, deadline=None)
+@given(words=st.lists(st.text(_WORD_CHARS, min_size=1, max_size=7), min_size=1, max_size=12),
+       gaps=st.lists(st.sampled_from(_SEPARATORS), min_size=11, max_size=11),
+       pick=st.tuples(st.integers(0, 11), st.integers(1, 3)), in_title=st.booleans())
+def test_a_phrase_found_is_shown_exactly_as_the_item_writes_it(
+        words: list[str], gaps: list[str], pick: tuple[int, int], in_title: bool) -> None:
+    text = "".join(w + g for w, g in zip(words, gaps, strict=False)).strip()
+    written = list(WORD.finditer(text))
+    folded = WORD.findall(fold(text))
+    assume(len(written) == len(folded))
+    start, width = pick[0] % len(written), pick[1]
+    width = min(width, len(written) - start)
+    phrase = " ".join(folded[start:start + width])
+    expected = " ".join(text[written[start].start():written[start + width - 1].end()].split())
+    with tempfile.TemporaryDirectory() as folder:
+        path = Path(folder) / "indicators.yaml"
+        path.write_text("version: 1\nscenarios: [{id: s, title: S, question: Q}]\n"
+                        "indicators:\n  - {id: x, title: X, weight: {s: 1}, "
+                        f'match: ["{phrase}"]}}\n', encoding="utf-8")
+        rules = load(path).rules
+    title, summary = (text, "") if in_title else ("News", text)
+    (hit,) = rules.match_text(title, summary)
+    assert expected in hit.terms
