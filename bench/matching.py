@@ -47,12 +47,12 @@ from monitor.text import WORD, fold
 TITLE, SUMMARY, TEXT = "title", "summary", "text"
 SIZES = (10, 1_000)
 CHUNK = 1_000
-PROJECT = Path(__file__).resolve().parents[1]
-REAL_NEWS = PROJECT / ".." / "shared" / "corpus" / "realworld"
-"""Real news feeds of the shared corpus (kept beside the project, never in it)."""
 """Items the engine matches at one size before it is the other size's turn: long enough
 (10-30 ms) for the turn to pay little for refilling the cache, short enough that a change of
 load on the machine falls on both sizes."""
+PROJECT = Path(__file__).resolve().parents[1]
+REAL_NEWS = PROJECT / ".." / "shared" / "corpus" / "realworld"
+"""Real news feeds of the shared corpus (kept beside the project, never in it)."""
 
 # --- the naive baseline ----------------------------------------------------------------------
 
@@ -498,6 +498,7 @@ def processor() -> str:
         if kind != "Instruction":
             caches.append(f"L{level}{'d' if kind == 'Data' else ''} {size}")
     return name + (f"; caches {', '.join(caches)}" if caches else "")
+
 
 def check(ok: bool) -> str:
     return "PASS" if ok else "FAIL"
