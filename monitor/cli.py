@@ -21,6 +21,7 @@ from typing import Any, TextIO
 from monitor import __version__
 from monitor.errors import ConfigError, MonitorError, UsageError
 from monitor.model import stamp as _stamp
+from monitor.text import on_one_line
 
 DEFAULT_INDICATORS = "indicators.yaml"
 
@@ -114,7 +115,7 @@ def cmd_match(args: argparse.Namespace, out: TextIO) -> int:
 
 def _print_match(out: TextIO, published: datetime | None, title: str, hits: Sequence[Any]) -> None:
     date = published.strftime("%Y-%m-%d") if published else "    -     "
-    out.write(f"{date}  {_one_line(title)}\n")
+    out.write(f"{date}  {on_one_line(title)}\n")
     for h in hits:
         extra = ""
         if h.value is not None:
@@ -122,10 +123,6 @@ def _print_match(out: TextIO, published: datetime | None, title: str, hits: Sequ
         if h.label:
             extra += f" label={h.label}"
         out.write(f"            -> {h.indicator}{extra}: {', '.join(h.terms)}\n")
-
-
-def _one_line(text: str) -> str:
-    return " ".join(text.split())
 
 
 # --- polling ---------------------------------------------------------------------------------
@@ -286,7 +283,7 @@ def cmd_feeds(args: argparse.Namespace, out: TextIO) -> int:
                   f"{_ago(st.last_success_at, now):<12}  {_until(st.next_due_at, now):<10}  "
                   f"{r['entries']:>7}\n")
         if st.last_error and st.consecutive_errors:
-            out.write(f"{'':<{width}}  last error: {_one_line(st.last_error)}\n")
+            out.write(f"{'':<{width}}  last error: {on_one_line(st.last_error)}\n")
     return 0
 
 
@@ -554,10 +551,10 @@ def cmd_explain(args: argparse.Namespace, out: TextIO) -> int:
             when = datetime.fromisoformat(r["when"]).strftime("%Y-%m-%d %H:%M")
             out.write(f"        entry {r['entry']}  {r['source']}  {r['grade']} "
                       f"{r['reliability']:.2f}  decay {r['decay']:.3f}  {when}  "
-                      f"{_one_line(r['title'])}\n")
+                      f"{on_one_line(r['title'])}\n")
         for c in st["added_nothing"]:
             out.write(f"        added nothing: entry {c['entry']}  {c['source']}  "
-                      f"({c['why']})  {_one_line(c['title'])}\n")
+                      f"({c['why']})  {on_one_line(c['title'])}\n")
     terms = [f"{st['points']:.1f}" for st in stories[:1]]
     terms += [f"{'-' if st['points'] < 0 else '+'} {abs(st['points']):.1f}" for st in stories[1:]]
     out.write(f"\ntotal {' '.join(terms) or '0.0'} = {level:.1f}\n")
