@@ -170,6 +170,19 @@ def _member_table(members: Ints, among: Ints) -> npt.NDArray[np.bool_] | None:
     return table
 
 
+def _membership(values: Ints, members: Ints,
+                table: npt.NDArray[np.bool_] | None) -> npt.NDArray[np.bool_]:
+    """Whether each of `values` is one of `members`, read from `table` (`_member_table` of
+    them) where there is one."""
+    return table[values] if table is not None else np.isin(values, members)
+
+
+def _positions_in(idx: Ints, values: Ints) -> Ints:
+    """The positions in `idx` (sorted) of those of `values` it holds, in their order."""
+    at = np.minimum(np.searchsorted(idx, values), len(idx) - 1)
+    return at[idx[at] == values]
+
+
 def _joined(values: Ints, more: list[int]) -> Ints:
     """`values` and then `more`, as narrow as both allow."""
     tail = np.array(more, np.int64)
@@ -456,15 +469,11 @@ def _newest_kept(stories: _Kept, limit: int) -> Ints:
     # kept), at least `limit` are kept, and the limit-th latest of those is the kept
     # stories' edge.
     m = limit + len(base) - len(stories)
-    top = _latest_first(base, m)[:m]
-    at = np.minimum(np.searchsorted(idx, top), len(idx) - 1)
-    kept = top[idx[at] == top]
+    kept = idx[_positions_in(idx, _latest_first(base, m)[:m])]
     latest = np.asarray(base.latest)
     edge = latest[kept[limit - 1]]
     # Every kept story at or after the edge, ties included, as positions among the kept.
-    newer = np.flatnonzero(latest >= edge)
-    at = np.minimum(np.searchsorted(idx, newer), len(idx) - 1)
-    return at[idx[at] == newer]
+    return _positions_in(idx, np.flatnonzero(latest >= edge))
 
 
 def _latest_first(stories: _Stories, m: int) -> Ints:
@@ -623,18 +632,20 @@ class _Part:
         """Each story's weight x strength."""
         return self.weight * self.stories.strength
 
-    def column(self, name: str, pos: Ints | None = None) -> npt.NDArray[Any]:
+    def column(self, name: str, pos: Ints | int | None = None, out: F64 | None = None) -> Any:
         """The stories' `name` (evidence, weight, or a field of the stories) at positions
-        `pos` (None: all of them), without the rest of the column."""
+        `pos` (None: all of them; one position: its value), without the rest of the column;
+        evidence into `out` if given."""
         if name not in ("evidence", "weight"):
-            return np.asarray(self.stories.field(name, pos))
+            return self.stories.field(name, pos)
         w: F64 | float = self.weight
-        if isinstance(w, np.ndarray):
-            w = w if pos is None else w[pos]
+        if isinstance(w, np.ndarray) and pos is not None:
+            w = w[pos]
         if name == "evidence":
-            return w * self.stories.field("strength", pos)
-        return w if isinstance(w, np.ndarray) else \
-            np.full(len(self.stories) if pos is None else len(pos), w)
+            return np.multiply(w, self.stories.field("strength", pos), out=out)
+        if isinstance(w, np.ndarray) or isinstance(pos, int):
+            return w
+        return np.full(len(self.stories) if pos is None else len(pos), w)
 
 
 class Ledger:
@@ -839,9 +850,8 @@ class Ledger:
         # and a gather over every hit took more than a millisecond of each refresh after a
         # poll.
         first = stories[~np.isin(stories, self._touched)]
-        first_table = _member_table(first, self.cluster[:base])
-        earlier_entries = (first_table[self.cluster[:base]] if first_table is not None else
-                           np.isin(self.cluster[:base], first))
+        before = self.cluster[:base]
+        earlier_entries = _membership(before, first, _member_table(first, before))
         earlier = (np.flatnonzero(earlier_entries[self.row[:start]])
                    if earlier_entries.any() else np.zeros(0, np.int64))
         rows = np.concatenate([self._touched_rows, earlier,
@@ -1118,9 +1128,7 @@ class Ledger:
         if not len(self._touched):
             return None
         if chosen.fresh is None or chosen.fresh[0] != self._touched_gen:
-            table, clusters = self._touched_table, chosen.stories.cluster
-            keep = ~(table[clusters] if table is not None else
-                     np.isin(clusters, self._touched))
+            keep = ~_membership(chosen.stories.cluster, self._touched, self._touched_table)
             chosen.fresh = (self._touched_gen, keep, chosen.stories.taken(keep))
         return chosen.fresh[1], chosen.fresh[2]
 
@@ -1501,7 +1509,7 @@ class StoryTable(Sequence[Story]):
         if name == "evidence":  # made in place: no part's column made, then copied
             out = np.empty(len(self), np.float64)
             for (lo, hi), p in zip(self._bounds, self.parts, strict=True):
-                np.multiply(p.weight, p.stories.field("strength"), out=out[lo:hi])
+                p.column("evidence", out=out[lo:hi])
             return out
         return np.concatenate([p.column(name) for p in self.parts])
 
@@ -1521,11 +1529,7 @@ class StoryTable(Sequence[Story]):
 
     def _value(self, name: str, j: int) -> Any:
         k, i = self._one(j)
-        part = self.parts[k]
-        if name in ("weight", "evidence"):
-            w = part.weight[i] if isinstance(part.weight, np.ndarray) else part.weight
-            return w if name == "weight" else w * part.stories.strength[i]
-        return part.stories.field(name, i)
+        return self.parts[k].column(name, i)
 
     def _code(self, idx: Ints) -> I64:
         """The indicator code of the story at each position in `idx`."""
