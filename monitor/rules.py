@@ -1266,8 +1266,6 @@ def _evidence_words(doc: _Doc, rule: IndicatorRule) -> tuple[str, ...]:
     sep = doc.sep
     shapes = positive.shapes
     count = doc.norm.count
-    runs = False
-    """Whether a span is more than one word, so that one may lie inside another."""
     for tid in positive.ids.intersection(doc.found):
         positions = doc.positions(tid)
         for width, scope in shapes[tid]:
@@ -1275,7 +1273,6 @@ def _evidence_words(doc: _Doc, rule: IndicatorRule) -> tuple[str, ...]:
             for pos in positions:
                 if scope == TEXT or (pos < sep) == in_title:
                     spans.append((count(" ", 0, pos), -width))
-                    runs = runs or width > 1
     for term, scope in positive.regexes:
         for index in _positions(doc, term, scope):
             spans.append((index, -1))
@@ -1284,8 +1281,6 @@ def _evidence_words(doc: _Doc, rule: IndicatorRule) -> tuple[str, ...]:
         index, width = spans[0]
         return (written(index, -width),)
     spans.sort()
-    if not runs:
-        return tuple(dict.fromkeys([written(index, 1) for index, _ in spans]))
     words = []
     reach = 0
     """The end of the furthest span listed: a span that ends by it lies inside one listed
