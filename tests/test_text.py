@@ -89,9 +89,9 @@ def test_the_written_tokens_align_with_the_word_string(first: str, second: str) 
             assert run is not None
             assert WORD.findall(decoded(run).replace("\x7f", " | ")) == [
                 w for w in written[index:index + width] if w != "|"]
-            first, last = (w if w != "|" else "\x7f" for w in (written[index],
-                                                                 written[index + width - 1]))
-            assert decoded(run).startswith(first) and decoded(run).endswith(last)
+            head, tail = (w if w != "|" else "\x7f" for w in (written[index],
+                                                                written[index + width - 1]))
+            assert decoded(run).startswith(head) and decoded(run).endswith(tail)
 
 
 def written_string(first: str, second: str) -> str | None:
