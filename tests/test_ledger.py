@@ -120,7 +120,7 @@ def assert_same_views(ref: dict[str, ScenarioView], fast: dict[str, ScenarioView
                 newest = sorted(a.score.stories, key=lambda s: s.latest, reverse=True)[:limit]
                 assert [table.latest_at(j) for j in table.newest_at(limit)] == \
                     [s.latest for s in newest], sid
-        if isinstance(table, StoryTable):  # what a story is shown by, read without building
+            # What a story is shown by, read without building it.
             for j in range(len(table)):
                 lead = table.story_at(j).reports[0]
                 assert table.lead_at(j) == (lead.entry, lead.source, lead.grade, lead.title)
